@@ -1,0 +1,303 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// ErrNotConnected is returned when a publish finds NATS unreachable.
+var ErrNotConnected = errors.New("bus: NATS is not connected")
+
+// Handler receives the messages of watched channels. data is the NATS
+// payload, already checked to be one valid JSON value.
+type Handler func(channel string, data []byte)
+
+// Options configure a Bus.
+type Options struct {
+	Name    string // node name, used for the NATS connection and embedded server
+	Prefix  string // subject prefix; channels live under <Prefix>.ch.
+	Handler Handler
+
+	// External NATS: when URL is empty an embedded server is started.
+	URL      string
+	Creds    string
+	NKey     string
+	User     string
+	Password string
+	Token    string
+	TLSCA    string
+	TLSCert  string
+	TLSKey   string
+
+	// Embedded server.
+	Listen        string // host:port for NATS clients; empty: none
+	ClusterName   string
+	ClusterListen string
+	ClusterRoutes []string
+
+	Logger *slog.Logger
+}
+
+// Stats are counters about the bus, for metrics.
+type Stats struct {
+	Connected     bool
+	Reconnects    uint64
+	Watches       int64  // channel subscriptions held
+	Invalid       uint64 // messages dropped as not JSON
+	SlowConsumers uint64 // messages dropped because a worker fell behind
+}
+
+// Bus is a node's connection to NATS: channel subscriptions that follow
+// local interest, publishing, and node-to-node requests.
+type Bus struct {
+	opts    Options
+	log     *slog.Logger
+	prefix  string // "<Prefix>.ch."
+	nc      *nats.Conn
+	ns      *server.Server // nil with an external NATS
+	seed    maphash.Seed
+	workers []chan *nats.Msg
+	done    chan struct{}
+	wg      sync.WaitGroup
+
+	watches    atomic.Int64
+	reconnects atomic.Uint64
+	invalid    atomic.Uint64
+	slow       atomic.Uint64
+}
+
+// workerQueue is the depth of each delivery worker's queue. A worker that
+// falls this far behind makes NATS drop messages for it (counted as slow
+// consumer drops) rather than blocking the connection.
+const workerQueue = 16384
+
+// Start starts the embedded NATS server if there is one and connects to
+// NATS. With an external NATS that is not reachable yet, Start returns a
+// bus that keeps trying in the background (Connected reports false).
+func Start(opts Options) (*Bus, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Bus{
+		opts:   opts,
+		log:    opts.Logger.With("component", "bus"),
+		prefix: opts.Prefix + ".ch.",
+		seed:   maphash.MakeSeed(),
+		done:   make(chan struct{}),
+	}
+	n := max(2, runtime.GOMAXPROCS(0))
+	b.workers = make([]chan *nats.Msg, n)
+	for i := range b.workers {
+		b.workers[i] = make(chan *nats.Msg, workerQueue)
+		b.wg.Add(1)
+		go b.work(b.workers[i])
+	}
+
+	nopts := []nats.Option{
+		nats.Name("herald:" + opts.Name),
+		nats.MaxReconnects(-1),
+		nats.CustomReconnectDelay(backoff),
+		nats.RetryOnFailedConnect(true),
+		nats.PingInterval(10 * time.Second),
+		nats.MaxPingsOutstanding(3),
+		nats.ConnectHandler(func(*nats.Conn) { b.log.Info("NATS connected") }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.log.Warn("NATS disconnected; reconnecting", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.reconnects.Add(1)
+			b.log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				b.slow.Add(1)
+				return
+			}
+			b.log.Warn("NATS error", "err", err)
+		}),
+	}
+	url := opts.URL
+	if url == "" {
+		ns, err := startEmbedded(opts, b.log)
+		if err != nil {
+			b.stopWorkers()
+			return nil, err
+		}
+		b.ns = ns
+		nopts = append(nopts, nats.InProcessServer(ns))
+	} else {
+		auth, err := authOptions(opts)
+		if err != nil {
+			b.stopWorkers()
+			return nil, err
+		}
+		nopts = append(nopts, auth...)
+	}
+	nc, err := nats.Connect(url, nopts...)
+	if err != nil {
+		b.stopWorkers()
+		if b.ns != nil {
+			b.ns.Shutdown()
+		}
+		return nil, fmt.Errorf("bus: connect to NATS: %w", err)
+	}
+	b.nc = nc
+	return b, nil
+}
+
+// backoff is the delay before reconnect attempt n: exponential from 250ms
+// to 5s, with up to 50% jitter so that nodes do not reconnect in step.
+func backoff(attempt int) time.Duration {
+	d := 250 * time.Millisecond << min(attempt, 5)
+	d = min(d, 5*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+func authOptions(o Options) ([]nats.Option, error) {
+	var opts []nats.Option
+	if o.Creds != "" {
+		opts = append(opts, nats.UserCredentials(o.Creds))
+	}
+	if o.NKey != "" {
+		opt, err := nats.NkeyOptionFromSeed(o.NKey)
+		if err != nil {
+			return nil, fmt.Errorf("bus: nats-nkey: %w", err)
+		}
+		opts = append(opts, opt)
+	}
+	if o.User != "" {
+		opts = append(opts, nats.UserInfo(o.User, o.Password))
+	}
+	if o.Token != "" {
+		opts = append(opts, nats.Token(o.Token))
+	}
+	if o.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(o.TLSCA))
+	}
+	if o.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(o.TLSCert, o.TLSKey))
+	}
+	return opts, nil
+}
+
+// Subject returns the NATS subject of a valid channel.
+func (b *Bus) Subject(channel string) string { return b.prefix + channel }
+
+// Watch subscribes to channel's subject. It does not block.
+func (b *Bus) Watch(channel string) (any, error) {
+	w := b.workers[maphash.String(b.seed, channel)%uint64(len(b.workers))]
+	sub, err := b.nc.ChanSubscribe(b.Subject(channel), w)
+	if err != nil {
+		return nil, fmt.Errorf("bus: subscribe %q: %w", channel, err)
+	}
+	b.watches.Add(1)
+	return sub, nil
+}
+
+// Unwatch drops a subscription made by Watch.
+func (b *Bus) Unwatch(handle any) {
+	sub, ok := handle.(*nats.Subscription)
+	if !ok {
+		return
+	}
+	if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		b.log.Debug("unsubscribe", "subject", sub.Subject, "err", err)
+	}
+	b.watches.Add(-1)
+}
+
+// Sync waits until NATS has seen every subscription made so far.
+func (b *Bus) Sync(ctx context.Context) error { return b.nc.FlushWithContext(ctx) }
+
+// Publish sends data, one valid JSON value, to channel.
+func (b *Bus) Publish(channel string, data []byte) error {
+	if !b.nc.IsConnected() {
+		return ErrNotConnected
+	}
+	return b.nc.Publish(b.Subject(channel), data)
+}
+
+// Connected reports whether the NATS connection is up.
+func (b *Bus) Connected() bool { return b.nc.IsConnected() }
+
+// Conn returns the NATS connection, for node-to-node requests.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// Server returns the embedded NATS server, or nil with an external NATS.
+func (b *Bus) Server() *server.Server { return b.ns }
+
+// Stats returns the bus counters.
+func (b *Bus) Stats() Stats {
+	return Stats{
+		Connected:     b.nc.IsConnected(),
+		Reconnects:    b.reconnects.Load(),
+		Watches:       b.watches.Load(),
+		Invalid:       b.invalid.Load(),
+		SlowConsumers: b.slow.Load(),
+	}
+}
+
+func (b *Bus) work(in <-chan *nats.Msg) {
+	defer b.wg.Done()
+	for {
+		select {
+		case m := <-in:
+			if !json.Valid(m.Data) {
+				if b.invalid.Add(1) == 1 || b.log.Enabled(context.Background(), slog.LevelDebug) {
+					b.log.Warn("dropped a message that is not valid JSON (counted in herald_messages_dropped_total)", "subject", m.Subject)
+				}
+				continue
+			}
+			b.opts.Handler(m.Subject[len(b.prefix):], m.Data)
+		case <-b.done:
+			return
+		}
+	}
+}
+
+func (b *Bus) stopWorkers() {
+	close(b.done)
+	b.wg.Wait()
+}
+
+// Close drains the NATS connection (pending messages are delivered,
+// subscriptions end), stops the workers and the embedded server.
+func (b *Bus) Close(ctx context.Context) error {
+	var err error
+	if b.nc.IsConnected() {
+		closed := make(chan struct{})
+		b.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if err = b.nc.Drain(); err == nil {
+			select {
+			case <-closed:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+	}
+	b.nc.Close()
+	b.stopWorkers()
+	if b.ns != nil {
+		b.ns.Shutdown()
+		b.ns.WaitForShutdown()
+	}
+	return err
+}
+
+// NodeSubject returns the subject on which node id answers requests of
+// one kind (such as forwarded long-polls).
+func (b *Bus) NodeSubject(what, id string) string {
+	return b.opts.Prefix + ".node." + id + "." + what
+}

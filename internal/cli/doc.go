@@ -1,0 +1,7 @@
+// Package cli is Herald's command line: the herald command and its
+// subcommands serve (run a node), publish (send a message through the HTTP
+// API), sub (print a channel's messages from a WebSocket) and version.
+//
+// Run executes a command line against given streams and a context, so that
+// tests drive it as a user would; Execute wires it to the process.
+package cli

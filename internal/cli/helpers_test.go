@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitTimeout bounds every wait in these tests.
+const waitTimeout = 10 * time.Second
+
+// output is an io.Writer that tests can read while a command writes to it.
+type output struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	changed chan struct{} // receives after each write
+}
+
+func newOutput() *output { return &output{changed: make(chan struct{}, 1)} }
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	select {
+	case o.changed <- struct{}{}:
+	default:
+	}
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// waitFor waits until the output contains s.
+func (o *output) waitFor(t *testing.T, s string) {
+	t.Helper()
+	timeout := time.After(waitTimeout)
+	for !strings.Contains(o.String(), s) {
+		select {
+		case <-o.changed:
+		case <-timeout:
+			t.Fatalf("timed out waiting for %q in output %q", s, o.String())
+		}
+	}
+}
+
+// result is how a command line ended.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the command line args with stdin and returns how it ended.
+func run(t *testing.T, ctx context.Context, stdin io.Reader, args ...string) result {
+	t.Helper()
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	var stdout, stderr bytes.Buffer
+	code := Run(ctx, args, stdin, &stdout, &stderr)
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// contains fails the test unless s contains each of want.
+func contains(t *testing.T, what, s string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(s, w) {
+			t.Errorf("%s %q does not contain %q", what, s, w)
+		}
+	}
+}

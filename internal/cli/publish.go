@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+type publishOptions struct {
+	url      string
+	apiKey   string
+	channels []string
+	timeout  time.Duration
+}
+
+func newPublishCmd() *cobra.Command {
+	var o publishOptions
+	cmd := &cobra.Command{
+		Use:   "publish <channel> <json>",
+		Short: "Publish a message to a channel through the HTTP API",
+		Long: `Publish a message to a channel, or with --channels to several, through the
+publish API of a running node, and print the server's JSON response.
+
+The message data must be JSON: quote a string as '"hello"'. Give - to read the
+data from standard input. The node is found at --url, else $HERALD_URL; the API
+key is --api-key, else $HERALD_API_KEY. On an error response, the server's
+error code and message are printed and the exit status is 1.`,
+		Example: `  herald publish news '{"title":"Hello"}'
+  herald publish news '"a plain string"'
+  echo '{"n":1}' | herald publish news -
+  herald publish --channels news,alerts '{"title":"Hello"}'
+  HERALD_URL=https://herald.example.com HERALD_API_KEY=secret herald publish news 42`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("channels") {
+				if len(args) != 1 {
+					return usagef("with --channels, give only the data: herald publish --channels a,b <json>")
+				}
+				return nil
+			}
+			if len(args) != 2 {
+				return usagef("give a channel and the data: herald publish <channel> <json>")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.url = fromEnv(cmd, "url", o.url, envURL)
+			o.apiKey = fromEnv(cmd, "api-key", o.apiKey, envAPIKey)
+			return publish(cmd, o, args)
+		},
+	}
+	addURLFlag(cmd, &o.url)
+	cmd.Flags().StringVar(&o.apiKey, "api-key", "", "API `key`, sent as 'Authorization: Bearer <key>' (env "+envAPIKey+")")
+	cmd.Flags().StringSliceVar(&o.channels, "channels", nil, "publish to each of these comma-separated `channels` instead of one")
+	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "give up on the request after this long")
+	return cmd
+}
+
+// publishRequest is the body of a request to /api/publish or /api/broadcast.
+type publishRequest struct {
+	Channel  string          `json:"channel,omitempty"`
+	Channels []string        `json:"channels,omitempty"`
+	Data     json.RawMessage `json:"data"`
+}
+
+func publish(cmd *cobra.Command, o publishOptions, args []string) error {
+	req := publishRequest{}
+	path := "/api/publish"
+	if cmd.Flags().Changed("channels") {
+		if len(o.channels) == 0 {
+			return usagef("--channels: give at least one channel")
+		}
+		req.Channels, path = o.channels, "/api/broadcast"
+	} else {
+		req.Channel, args = args[0], args[1:]
+	}
+	data, err := readData(cmd, args[0])
+	if err != nil {
+		return err
+	}
+	req.Data = data
+	u, err := endpoint(o.url, path, map[string]string{"http": "http", "https": "https"})
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	if o.apiKey != "" {
+		hreq.Header.Set("Authorization", "Bearer "+o.apiKey)
+	}
+	resp, err := http.DefaultClient.Do(hreq)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	respBody, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return fmt.Errorf("reading the response: %w", err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return httpError(resp.StatusCode, respBody)
+	}
+	if len(respBody) > 0 {
+		respBody = append(bytes.TrimRight(respBody, "\r\n"), '\n')
+		if _, err := cmd.OutOrStdout().Write(respBody); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readData returns the message data given as arg, or read from standard
+// input if arg is "-", checked to be JSON.
+func readData(cmd *cobra.Command, arg string) (json.RawMessage, error) {
+	data := []byte(arg)
+	if arg == "-" {
+		var err error
+		if data, err = io.ReadAll(cmd.InOrStdin()); err != nil {
+			return nil, fmt.Errorf("reading data from standard input: %w", err)
+		}
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 {
+		return nil, usagef("the data is empty; give JSON, such as '{\"text\":\"hello\"}' or '\"hello\"'")
+	}
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, usagef("the data is not valid JSON (%v); to send a string, quote it: '\"hello\"'", err)
+	}
+	return data, nil
+}

@@ -1,0 +1,247 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+)
+
+// Roles a node can take.
+const (
+	RoleAll     = "all"
+	RoleGateway = "gateway"
+	RoleAPI     = "api"
+)
+
+// Config is everything a node is told at start. Each field's koanf key is
+// also its flag name, and HERALD_<KEY> (upper case, '-' as '_') its
+// environment variable.
+type Config struct {
+	// Node.
+	Name      string `koanf:"name"`
+	Listen    string `koanf:"listen"`
+	Role      string `koanf:"role"`
+	LogFormat string `koanf:"log-format"`
+	LogLevel  string `koanf:"log-level"`
+
+	// NATS: an external server or cluster, or the embedded one.
+	NATSURL       string   `koanf:"nats-url"`
+	NATSCreds     string   `koanf:"nats-creds"`
+	NATSNKey      string   `koanf:"nats-nkey"`
+	NATSUser      string   `koanf:"nats-user"`
+	NATSPassword  string   `koanf:"nats-password"`
+	NATSToken     string   `koanf:"nats-token"`
+	NATSTLSCA     string   `koanf:"nats-tls-ca"`
+	NATSTLSCert   string   `koanf:"nats-tls-cert"`
+	NATSTLSKey    string   `koanf:"nats-tls-key"`
+	NATSListen    string   `koanf:"nats-listen"`
+	ClusterName   string   `koanf:"cluster-name"`
+	ClusterListen string   `koanf:"cluster-listen"`
+	ClusterRoutes []string `koanf:"cluster-routes"`
+	SubjectPrefix string   `koanf:"subject-prefix"`
+
+	// Client-facing limits and protection.
+	AllowedOrigins   []string      `koanf:"allowed-origins"`
+	ClientPublish    []string      `koanf:"client-publish"`
+	MaxMessageBytes  int           `koanf:"max-message-bytes"`
+	MaxChannelLength int           `koanf:"max-channel-length"`
+	MaxSubscriptions int           `koanf:"max-subscriptions"`
+	QueueMessages    int           `koanf:"queue-messages"`
+	QueueBytes       int           `koanf:"queue-bytes"`
+	PingInterval     time.Duration `koanf:"ping-interval"`
+	PongTimeout      time.Duration `koanf:"pong-timeout"`
+	WriteTimeout     time.Duration `koanf:"write-timeout"`
+
+	// SSE and long-poll.
+	SSEHeartbeat   time.Duration `koanf:"sse-heartbeat"`
+	PollTimeout    time.Duration `koanf:"poll-timeout"`
+	PollMaxTimeout time.Duration `koanf:"poll-max-timeout"`
+	PollSessionTTL time.Duration `koanf:"poll-session-ttl"`
+	PollBuffer     int           `koanf:"poll-buffer"`
+
+	// Publish API.
+	APIKey string `koanf:"api-key"`
+
+	// Shutdown.
+	DrainTimeout time.Duration `koanf:"drain-timeout"`
+}
+
+// Default returns a Config holding every default.
+func Default() Config {
+	return Config{
+		Name:             defaultName(),
+		Listen:           ":8080",
+		Role:             RoleAll,
+		LogFormat:        "text",
+		LogLevel:         "info",
+		ClusterName:      "herald",
+		SubjectPrefix:    "herald",
+		MaxMessageBytes:  64 << 10,
+		MaxChannelLength: 255,
+		MaxSubscriptions: 128,
+		QueueMessages:    1024,
+		QueueBytes:       1 << 20,
+		PingInterval:     25 * time.Second,
+		PongTimeout:      10 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		SSEHeartbeat:     20 * time.Second,
+		PollTimeout:      25 * time.Second,
+		PollMaxTimeout:   60 * time.Second,
+		PollSessionTTL:   60 * time.Second,
+		PollBuffer:       1000,
+		DrainTimeout:     10 * time.Second,
+	}
+}
+
+func defaultName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "herald"
+	}
+	return h
+}
+
+// ServesClients reports whether the node serves the client transports.
+func (c *Config) ServesClients() bool { return c.Role == RoleAll || c.Role == RoleGateway }
+
+// ServesAPI reports whether the node serves the publish API.
+func (c *Config) ServesAPI() bool { return c.Role == RoleAll || c.Role == RoleAPI }
+
+// Embedded reports whether the node runs its own NATS server.
+func (c *Config) Embedded() bool { return c.NATSURL == "" }
+
+// Validate reports every problem with c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if strings.TrimSpace(c.Name) == "" {
+		bad("name: must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen: %q is not host:port: %v", c.Listen, err)
+	}
+	switch c.Role {
+	case RoleAll, RoleGateway, RoleAPI:
+	default:
+		bad("role: %q is not one of all, gateway, api", c.Role)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		bad("log-format: %q is not text or json", c.LogFormat)
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log-level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	if err := validSubjectPrefix(c.SubjectPrefix); err != nil {
+		bad("subject-prefix: %v", err)
+	}
+
+	if c.Embedded() {
+		for _, f := range []struct{ name, val string }{
+			{"nats-creds", c.NATSCreds}, {"nats-nkey", c.NATSNKey}, {"nats-user", c.NATSUser},
+			{"nats-password", c.NATSPassword}, {"nats-token", c.NATSToken}, {"nats-tls-ca", c.NATSTLSCA},
+			{"nats-tls-cert", c.NATSTLSCert}, {"nats-tls-key", c.NATSTLSKey},
+		} {
+			if f.val != "" {
+				bad("%s: only applies with --nats-url (the embedded server needs no credentials)", f.name)
+			}
+		}
+		if c.NATSListen != "" {
+			if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+				bad("nats-listen: %q is not host:port: %v", c.NATSListen, err)
+			}
+		}
+		if c.ClusterListen != "" {
+			if _, _, err := net.SplitHostPort(c.ClusterListen); err != nil {
+				bad("cluster-listen: %q is not host:port: %v", c.ClusterListen, err)
+			}
+		}
+		if len(c.ClusterRoutes) > 0 && c.ClusterListen == "" {
+			bad("cluster-routes: needs --cluster-listen")
+		}
+	} else {
+		for _, f := range []struct{ name, val string }{
+			{"nats-listen", c.NATSListen}, {"cluster-listen", c.ClusterListen},
+		} {
+			if f.val != "" {
+				bad("%s: only applies to the embedded NATS server, not with --nats-url", f.name)
+			}
+		}
+		if len(c.ClusterRoutes) > 0 {
+			bad("cluster-routes: only applies to the embedded NATS server, not with --nats-url")
+		}
+		if (c.NATSTLSCert == "") != (c.NATSTLSKey == "") {
+			bad("nats-tls-cert and nats-tls-key: give both or neither")
+		}
+		if c.NATSUser != "" && c.NATSToken != "" {
+			bad("nats-user and nats-token: give one or the other")
+		}
+	}
+
+	positive := []struct {
+		name string
+		val  int
+	}{
+		{"max-message-bytes", c.MaxMessageBytes}, {"max-channel-length", c.MaxChannelLength},
+		{"max-subscriptions", c.MaxSubscriptions}, {"queue-messages", c.QueueMessages},
+		{"queue-bytes", c.QueueBytes}, {"poll-buffer", c.PollBuffer},
+	}
+	for _, p := range positive {
+		if p.val <= 0 {
+			bad("%s: must be greater than 0, got %d", p.name, p.val)
+		}
+	}
+	if c.MaxChannelLength > 1024 {
+		bad("max-channel-length: at most 1024, got %d", c.MaxChannelLength)
+	}
+	durations := []struct {
+		name string
+		val  time.Duration
+	}{
+		{"ping-interval", c.PingInterval}, {"pong-timeout", c.PongTimeout},
+		{"write-timeout", c.WriteTimeout}, {"sse-heartbeat", c.SSEHeartbeat},
+		{"poll-timeout", c.PollTimeout}, {"poll-max-timeout", c.PollMaxTimeout},
+		{"poll-session-ttl", c.PollSessionTTL},
+	}
+	for _, d := range durations {
+		if d.val <= 0 {
+			bad("%s: must be greater than 0, got %s", d.name, d.val)
+		}
+	}
+	if c.DrainTimeout < 0 {
+		bad("drain-timeout: must not be negative, got %s", c.DrainTimeout)
+	}
+	if c.PollTimeout > c.PollMaxTimeout {
+		bad("poll-timeout: %s is longer than poll-max-timeout %s", c.PollTimeout, c.PollMaxTimeout)
+	}
+	for _, o := range c.AllowedOrigins {
+		if strings.TrimSpace(o) == "" {
+			bad("allowed-origins: empty entry")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validSubjectPrefix(p string) error {
+	if p == "" {
+		return errors.New("must not be empty")
+	}
+	for _, tok := range strings.Split(p, ".") {
+		if tok == "" {
+			return fmt.Errorf("%q has an empty token", p)
+		}
+		for _, r := range tok {
+			if r <= ' ' || r >= 0x7f || r == '*' || r == '>' || r == '$' {
+				return fmt.Errorf("%q may hold only printable ASCII without spaces, '*', '>' or '$'", p)
+			}
+		}
+	}
+	return nil
+}

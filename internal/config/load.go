@@ -1,0 +1,438 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/toml/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/env/v2"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/posflag"
+	"github.com/knadh/koanf/v2"
+	"github.com/spf13/pflag"
+)
+
+// Names of the config file flag and the variables Herald reads.
+const (
+	// FileFlag is the flag naming the config file.
+	FileFlag = "config"
+	// FileEnv names the config file when FileFlag is not given.
+	FileEnv = "HERALD_CONFIG"
+	// EnvPrefix starts every option's environment variable: HERALD_NATS_URL
+	// sets nats-url.
+	EnvPrefix = "HERALD_"
+)
+
+// option is one Config field, known by its koanf tag.
+type option struct {
+	key   string
+	index int
+}
+
+// options lists every Config field in declaration order.
+var options = func() []option {
+	t := reflect.TypeFor[Config]()
+	opts := make([]option, 0, t.NumField())
+	for i := range t.NumField() {
+		if key := t.Field(i).Tag.Get("koanf"); key != "" {
+			opts = append(opts, option{key: key, index: i})
+		}
+	}
+	return opts
+}()
+
+func lookup(key string) (option, bool) {
+	i := slices.IndexFunc(options, func(o option) bool { return o.key == key })
+	if i < 0 {
+		return option{}, false
+	}
+	return options[i], true
+}
+
+// EnvName returns the environment variable that sets the option key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
+}
+
+// envKey returns the option key an environment variable name maps to, or ""
+// if it names none.
+func envKey(name string) string {
+	rest, ok := strings.CutPrefix(name, EnvPrefix)
+	if !ok {
+		return ""
+	}
+	key := strings.ReplaceAll(strings.ToLower(rest), "_", "-")
+	if _, ok := lookup(key); !ok {
+		return ""
+	}
+	return key
+}
+
+// Load builds a Config from, highest precedence first: flags set on fs,
+// HERALD_* environment variables, the config file, and Default. fs may be
+// nil; flags that name no option (such as FileFlag) are ignored. configFile
+// is a YAML (.yaml, .yml) or TOML (.toml) file; when it is empty, the file
+// named by HERALD_CONFIG is read, and when that is empty too, none.
+//
+// List options take comma-separated values in flags and environment
+// variables, and lists in files; durations take Go durations such as "25s".
+// An unknown key in the file is an error, as is any invalid value. Load
+// reports every problem it finds at once, each naming its option, and
+// returns the result of Config.Validate.
+func Load(fs *pflag.FlagSet, configFile string) (Config, error) {
+	cfg := Default()
+	if configFile == "" {
+		configFile = os.Getenv(FileEnv)
+	}
+	var errs []error
+	if configFile != "" {
+		k, err := readFile(configFile)
+		if err != nil {
+			return Config{}, err
+		}
+		errs = append(errs, apply(&cfg, k.All(), func(key string) string {
+			return fmt.Sprintf("config file %s: %s", configFile, key)
+		})...)
+	}
+
+	k := koanf.New(".")
+	transform := func(name, val string) (string, any) { return envKey(name), val }
+	if err := k.Load(env.Provider("", env.Opt{Prefix: EnvPrefix, TransformFunc: transform}), nil); err != nil {
+		return Config{}, fmt.Errorf("config: reading environment: %w", err)
+	}
+	errs = append(errs, apply(&cfg, k.All(), EnvName)...)
+
+	if fs != nil {
+		k := koanf.New(".")
+		known := func(f *pflag.Flag) (string, any) {
+			if _, ok := lookup(f.Name); !ok {
+				return "", nil
+			}
+			return f.Name, posflag.FlagVal(fs, f)
+		}
+		// With no koanf instance given, only flags set explicitly are read.
+		if err := k.Load(posflag.ProviderWithFlag(fs, ".", nil, known), nil); err != nil {
+			return Config{}, fmt.Errorf("config: reading flags: %w", err)
+		}
+		errs = append(errs, apply(&cfg, k.All(), func(key string) string { return "--" + key })...)
+	}
+
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// readFile parses the config file at path, rejecting keys that name no option.
+func readFile(path string) (*koanf.Koanf, error) {
+	var parser koanf.Parser
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".yaml", ".yml":
+		parser = yaml.Parser()
+	case ".toml":
+		parser = toml.Parser()
+	default:
+		return nil, fmt.Errorf("config file %s: unsupported extension %q: use .yaml, .yml or .toml", path, ext)
+	}
+	k := koanf.New(".")
+	if err := k.Load(file.Provider(path), parser); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	var errs []error
+	for _, key := range k.Keys() {
+		if _, ok := lookup(key); ok {
+			continue
+		}
+		msg := fmt.Sprintf("config file %s: unknown option %q", path, key)
+		if s := suggest(key); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		errs = append(errs, errors.New(msg))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// apply sets the options in vals on cfg. name says where a key came from, for
+// errors.
+func apply(cfg *Config, vals map[string]any, name func(key string) string) []error {
+	var errs []error
+	v := reflect.ValueOf(cfg).Elem()
+	for _, o := range options {
+		raw, ok := vals[o.key]
+		if !ok {
+			continue
+		}
+		if err := set(v.Field(o.index), raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name(o.key), err))
+		}
+	}
+	return errs
+}
+
+// set stores raw, as read from a file, the environment or a flag, in field.
+func set(field reflect.Value, raw any) error {
+	if raw == nil { // a key with no value in a file
+		if k := field.Kind(); k != reflect.String && k != reflect.Slice {
+			return errors.New("no value given")
+		}
+		field.SetZero()
+		return nil
+	}
+	switch p := field.Addr().Interface().(type) {
+	case *string:
+		s, ok := raw.(string)
+		if !ok {
+			return fmt.Errorf("%v is not a string (quote it)", raw)
+		}
+		*p = s
+	case *[]string:
+		l, err := toList(raw)
+		if err != nil {
+			return err
+		}
+		*p = l
+	case *int:
+		n, err := toInt(raw)
+		if err != nil {
+			return err
+		}
+		*p = n
+	case *bool:
+		switch b := raw.(type) {
+		case bool:
+			*p = b
+		case string:
+			v, err := strconv.ParseBool(strings.TrimSpace(b))
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", b)
+			}
+			*p = v
+		default:
+			return fmt.Errorf("%v is not true or false", raw)
+		}
+	case *time.Duration:
+		d, err := toDuration(raw)
+		if err != nil {
+			return err
+		}
+		*p = d
+	default:
+		panic("config: no loader for field type " + field.Type().String())
+	}
+	return nil
+}
+
+func toList(raw any) ([]string, error) {
+	switch l := raw.(type) {
+	case string:
+		return splitList(strings.Split(l, ",")), nil
+	case []string: // from a flag, already split at commas
+		return splitList(l), nil
+	case []any:
+		out := make([]string, len(l))
+		for i, e := range l {
+			s, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("entry %v is not a string (quote it)", e)
+			}
+			out[i] = s
+		}
+		return out, nil
+	default:
+		return nil, fmt.Errorf("%v is not a list", raw)
+	}
+}
+
+// splitList trims the entries of a comma-separated list and drops empty ones.
+func splitList(l []string) []string {
+	out := make([]string, 0, len(l))
+	for _, s := range l {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func toInt(raw any) (int, error) {
+	switch n := raw.(type) {
+	case int:
+		return n, nil
+	case int64:
+		if n < math.MinInt || n > math.MaxInt {
+			return 0, fmt.Errorf("%d is out of range", n)
+		}
+		return int(n), nil
+	case uint64:
+		if n > math.MaxInt {
+			return 0, fmt.Errorf("%d is out of range", n)
+		}
+		return int(n), nil
+	case float64:
+		if n != math.Trunc(n) || n < math.MinInt || n > math.MaxInt {
+			return 0, fmt.Errorf("%v is not a whole number", n)
+		}
+		return int(n), nil
+	case string:
+		v, err := strconv.Atoi(strings.TrimSpace(n))
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a whole number", n)
+		}
+		return v, nil
+	default:
+		return 0, fmt.Errorf("%v is not a whole number", raw)
+	}
+}
+
+func toDuration(raw any) (time.Duration, error) {
+	switch d := raw.(type) {
+	case time.Duration:
+		return d, nil
+	case string:
+		v, err := time.ParseDuration(strings.TrimSpace(d))
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration such as \"25s\" or \"1m30s\"", d)
+		}
+		return v, nil
+	case int, int64, uint64:
+		if reflect.ValueOf(d).IsZero() {
+			return 0, nil
+		}
+	}
+	return 0, fmt.Errorf("%v is not a duration such as \"25s\" or \"1m30s\" (give the unit, and quote it)", raw)
+}
+
+// suggest returns the option closest to an unknown key, or "".
+func suggest(key string) string {
+	norm := strings.ReplaceAll(strings.ToLower(key), "_", "-")
+	best, bestDist := "", 3 // suggest only close matches
+	for _, o := range options {
+		if d := distance(norm, o.key); d < bestDist {
+			best, bestDist = o.key, d
+		}
+	}
+	return best
+}
+
+// distance is the Levenshtein distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// UnknownEnv returns the names in environ (as from os.Environ) that start
+// with EnvPrefix but name no option, so that a caller can warn about typos.
+// FileEnv is not reported.
+func UnknownEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix) && name != FileEnv && envKey(name) == "" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// usage is the help for each option's flag. A word in backquotes names the
+// flag's value in help output.
+var usage = map[string]string{
+	"name":       "node name, shown in logs and metrics; defaults to the host name",
+	"listen":     "`host:port` to serve clients and the API on",
+	"role":       "what this node serves: all, gateway (client connections only) or api (publish API only)",
+	"log-format": "log format: text or json",
+	"log-level":  "least severe level logged: debug, info, warn or error",
+
+	"nats-url":       "`URLs` of an external NATS server or cluster, comma-separated (nats://host:4222); empty: run an embedded NATS server",
+	"nats-creds":     "NATS credentials (.creds) `file`; only with --nats-url",
+	"nats-nkey":      "NATS NKey seed `file`; only with --nats-url",
+	"nats-user":      "NATS user name; only with --nats-url",
+	"nats-password":  "NATS password; only with --nats-url (prefer HERALD_NATS_PASSWORD: flags show in ps)",
+	"nats-token":     "NATS token; only with --nats-url (prefer HERALD_NATS_TOKEN: flags show in ps)",
+	"nats-tls-ca":    "CA certificate `file` (PEM) that signed the NATS server's certificate; only with --nats-url",
+	"nats-tls-cert":  "client certificate `file` (PEM) for NATS mutual TLS, with --nats-tls-key; only with --nats-url",
+	"nats-tls-key":   "client key `file` (PEM) for NATS mutual TLS, with --nats-tls-cert; only with --nats-url",
+	"nats-listen":    "`host:port` on which the embedded NATS server accepts NATS clients; empty: none, in-process only",
+	"cluster-name":   "embedded NATS cluster name; the same on every node of a cluster",
+	"cluster-listen": "`host:port` on which the embedded NATS server accepts routes from other nodes; empty: no cluster",
+	"cluster-routes": "other nodes' cluster `URLs`, comma-separated (nats://node2:6222); needs --cluster-listen",
+	"subject-prefix": "first token(s) of every NATS subject Herald uses; the same on nodes that share messages",
+
+	"allowed-origins":    "`origins` whose pages may open client connections, comma-separated, as scheme://host with globs (https://*.example.com); '*' allows any; default: the request's own host only. Clients sending no Origin (non-browser) are always allowed",
+	"client-publish":     "channel `patterns` clients may publish to themselves, comma-separated; '*' matches one dot-separated token, '>' all the rest (chat.>); default: none, only the publish API publishes",
+	"max-message-bytes":  "largest message payload accepted, in `bytes`",
+	"max-channel-length": "longest channel name accepted, in `bytes` (at most 1024)",
+	"max-subscriptions":  "most channels one client may subscribe to",
+	"queue-messages":     "messages queued per client; a client that falls further behind is disconnected",
+	"queue-bytes":        "`bytes` queued per client; a client that falls further behind is disconnected",
+	"ping-interval":      "time between WebSocket pings to each client",
+	"pong-timeout":       "how long to wait for a WebSocket client's pong before disconnecting it",
+	"write-timeout":      "how long one write to a client may take before the client is disconnected",
+
+	"sse-heartbeat":    "time between heartbeats on idle SSE streams, to keep proxies from closing them",
+	"poll-timeout":     "how long a long-poll request waits for messages when the client does not say",
+	"poll-max-timeout": "longest wait a long-poll client may ask for",
+	"poll-session-ttl": "how long a long-poll session lives with no request from its client",
+	"poll-buffer":      "messages held for a long-poll session between its requests",
+
+	"api-key": "`key` the publish API requires as 'Authorization: Bearer <key>'; empty: the API answers loopback clients only (prefer HERALD_API_KEY: flags show in ps)",
+
+	"drain-timeout": "on shutdown, how long to wait for clients to be disconnected and messages flushed; 0: stop at once",
+}
+
+// RegisterFlags defines on fs one flag per Config option, named by its key,
+// with its default from Default, and FileFlag.
+func RegisterFlags(fs *pflag.FlagSet) {
+	def := reflect.ValueOf(Default())
+	for _, o := range options {
+		help, ok := usage[o.key]
+		if !ok {
+			panic("config: no usage for option " + o.key)
+		}
+		switch v := def.Field(o.index).Interface().(type) {
+		case string:
+			fs.String(o.key, v, help)
+		case []string:
+			fs.StringSlice(o.key, v, help)
+		case int:
+			fs.Int(o.key, v, help)
+		case bool:
+			fs.Bool(o.key, v, help)
+		case time.Duration:
+			fs.Duration(o.key, v, help)
+		default:
+			panic(fmt.Sprintf("config: no flag for option %s of type %T", o.key, v))
+		}
+	}
+	fs.String(FileFlag, "", "config `file`, YAML (.yaml, .yml) or TOML (.toml); default: $"+FileEnv+", else none")
+}

@@ -1,0 +1,16 @@
+// Package hub is a node's local registry of channel -> subscribers and its
+// fan-out engine.
+//
+// A message from the bus is turned into one Message, shared by every local
+// subscriber of its channel; each transport encodes it once per node in its
+// wire format (Message.Bytes). Subscribers take messages without blocking
+// (Subscriber.Deliver) into their own bounded queues.
+//
+// The registry is split into shards by channel name. Each shard has one
+// RWMutex: Publish holds it for reading while it hands the message to the
+// channel's subscribers, Subscribe and Unsubscribe hold it for writing.
+// Interest.Watch and Interest.Unwatch are called with the shard lock held;
+// Subscriber.Deliver is called with the read lock held and must not call
+// back into the hub. No other lock is taken while a shard lock is held,
+// except the subscribers' own queue locks.
+package hub

@@ -1,0 +1,51 @@
+package hub
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// maxFormats is how many wire formats a message can be encoded in.
+const maxFormats = 4
+
+var formats atomic.Int32
+
+// Format is one transport's wire encoding of a message.
+type Format struct {
+	index  int
+	encode func(channel string, data []byte) []byte
+}
+
+// NewFormat registers a wire encoding. Call it at package init; at most
+// four formats exist.
+func NewFormat(encode func(channel string, data []byte) []byte) *Format {
+	i := int(formats.Add(1)) - 1
+	if i >= maxFormats {
+		panic(fmt.Sprintf("hub: more than %d formats", maxFormats))
+	}
+	return &Format{index: i, encode: encode}
+}
+
+// Message is one published message on its way to local subscribers. It is
+// shared by all of them and must not be modified.
+type Message struct {
+	Channel string
+	Data    []byte // a valid JSON value, as published
+
+	enc [maxFormats]encoding
+}
+
+type encoding struct {
+	once sync.Once
+	b    []byte
+}
+
+// Bytes returns m in format f, encoding it on first use only, so a message
+// costs one encoding per format per node however many subscribers get it.
+// The result is shared and must not be modified.
+func (m *Message) Bytes(f *Format) []byte {
+	e := &m.enc[f.index]
+	e.once.Do(func() { e.b = f.encode(m.Channel, m.Data) })
+	return e.b
+}

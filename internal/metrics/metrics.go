@@ -1,0 +1,106 @@
+// Package metrics holds a node's Prometheus collectors. Each node has its
+// own registry, so several nodes can run in one process.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Transport names, as metric labels.
+const (
+	WebSocket = "websocket"
+	SSE       = "sse"
+	LongPoll  = "longpoll"
+)
+
+// Sources supplies the gauges that are read when scraped.
+type Sources struct {
+	Subscriptions func() float64
+	Channels      func() float64
+	NATSConnected func() float64
+	NATSWatches   func() float64
+	NATSDropped   func() float64 // messages dropped on the bus side (not JSON, worker behind)
+	Reconnects    func() float64
+}
+
+// Metrics are the collectors the node updates.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	connections   *prometheus.GaugeVec
+	delivered     *prometheus.CounterVec
+	Published     prometheus.Counter
+	Dropped       prometheus.Counter // messages dropped for a client (queue overflow, closed)
+	SlowConsumers prometheus.Counter // clients disconnected for overflowing their queue
+}
+
+// New registers the node's collectors, process and Go runtime metrics.
+func New(src Sources) *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		registry: r,
+		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_connections", Help: "Open client connections (long-poll: live sessions), by transport.",
+		}, []string{"transport"}),
+		delivered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_messages_delivered_total", Help: "Messages written to clients, by transport.",
+		}, []string{"transport"}),
+		Published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_messages_published_total", Help: "Messages published through this node (API and client publish).",
+		}),
+		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_messages_dropped_total", Help: "Messages dropped for a client whose queue overflowed or that was closing.",
+		}),
+		SlowConsumers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_slow_consumer_disconnects_total", Help: "Clients disconnected because their outbound queue overflowed.",
+		}),
+	}
+	r.MustRegister(m.connections, m.delivered, m.Published, m.Dropped, m.SlowConsumers,
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector(),
+		gauge("herald_subscriptions", "Client subscriptions on this node.", src.Subscriptions),
+		gauge("herald_channels", "Channels with at least one subscriber on this node.", src.Channels),
+		gauge("herald_nats_connected", "1 while the NATS connection is up, else 0.", src.NATSConnected),
+		gauge("herald_nats_subscriptions", "NATS channel subscriptions this node holds (one per channel with local subscribers).", src.NATSWatches),
+		counter("herald_nats_dropped_total", "Messages from NATS dropped by this node (payload not JSON, or delivery fell behind).", src.NATSDropped),
+		counter("herald_nats_reconnects_total", "Times the NATS connection was re-established.", src.Reconnects),
+	)
+	for _, t := range []string{WebSocket, SSE, LongPoll} {
+		m.connections.WithLabelValues(t)
+		m.delivered.WithLabelValues(t)
+	}
+	return m
+}
+
+func gauge(name, help string, f func() float64) prometheus.Collector {
+	if f == nil {
+		f = func() float64 { return 0 }
+	}
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+}
+
+func counter(name, help string, f func() float64) prometheus.Collector {
+	if f == nil {
+		f = func() float64 { return 0 }
+	}
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
+}
+
+// Connections returns the open-connections gauge of a transport.
+func (m *Metrics) Connections(transport string) prometheus.Gauge {
+	return m.connections.WithLabelValues(transport)
+}
+
+// Delivered returns the delivered-messages counter of a transport.
+func (m *Metrics) Delivered(transport string) prometheus.Counter {
+	return m.delivered.WithLabelValues(transport)
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,134 @@
+package node_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/node"
+)
+
+// oddData is valid JSON with white space, escapes and number forms a
+// re-encoder would change, so byte-for-byte equality means something.
+const oddData = `{"text": "h\u00e9llo \"there\"" ,"n":[1.50, 2e3,-0],"nested":{ "ok" : true }}`
+
+// threeNodes starts gateway 1 with an embedded NATS that listens, and
+// gateway 2 and an api node that join it with --nats-url.
+func threeNodes(t *testing.T) (gw1, gw2, apiNode *node.Node) {
+	t.Helper()
+	natsAddr := freeAddr(t)
+	c1 := testConfig("gw1")
+	c1.Role = config.RoleGateway
+	c1.NATSListen = natsAddr
+	gw1 = startNode(t, c1)
+
+	c2 := testConfig("gw2")
+	c2.Role = config.RoleGateway
+	c2.NATSURL = "nats://" + natsAddr
+	gw2 = startNode(t, c2)
+
+	c3 := testConfig("api")
+	c3.Role = config.RoleAPI
+	c3.NATSURL = "nats://" + natsAddr
+	apiNode = startNode(t, c3)
+	return gw1, gw2, apiNode
+}
+
+func TestFanOutAcrossNodesAndTransports(t *testing.T) {
+	gw1, gw2, apiNode := threeNodes(t)
+
+	wsc := dialWS(t, gw1.Addr(), nil)
+	if wsc.welcome.Node != "gw1" || wsc.welcome.Client == "" {
+		t.Fatalf("welcome = %+v", wsc.welcome)
+	}
+	wsc.subscribe("news")
+	sse := openSSE(t, gw2.Addr(), "news")
+
+	// The long-poll client opens its session, then polls in the background.
+	type pollResult struct {
+		status int
+		resp   pollResponse
+		body   []byte
+	}
+	polled := make(chan pollResult, 1)
+	status, first, _ := poll(t, gw2.Addr(), "channel=news&timeout=0s")
+	if status != http.StatusOK || first.Session == "" {
+		t.Fatalf("first poll: %d %+v", status, first)
+	}
+	go func() {
+		s, r, b := poll(t, gw2.Addr(), "session="+first.Session+"&timeout=10s")
+		polled <- pollResult{s, r, b}
+	}()
+	// Every node must hold a NATS subscription before publishing.
+	eventually(t, 5*time.Second, "interest on both gateways", func() bool {
+		return metric(t, gw1.Addr(), "herald_nats_subscriptions") == 1 &&
+			metric(t, gw2.Addr(), "herald_nats_subscriptions") == 1
+	})
+
+	mustPublish(t, apiNode.Addr(), "news", oddData)
+
+	got := wsc.rawMessage(5 * time.Second)
+	want := fmt.Sprintf(`{"op":"message","channel":"news","data":%s}`, oddData)
+	if string(got) != want {
+		t.Errorf("websocket frame\n got %s\nwant %s", got, want)
+	}
+	ev := sse.next(t, 5*time.Second)
+	if ev.event != "message" {
+		t.Fatalf("sse event %q", ev.event)
+	}
+	if d := envelopeData(t, []byte(ev.data)); !bytes.Equal(d, []byte(oddData)) {
+		t.Errorf("sse data\n got %s\nwant %s", d, oddData)
+	}
+	select {
+	case r := <-polled:
+		if r.status != http.StatusOK || len(r.resp.Messages) != 1 {
+			t.Fatalf("poll: %d %s", r.status, r.body)
+		}
+		if d := []byte(r.resp.Messages[0].Data); !bytes.Equal(d, []byte(oddData)) {
+			t.Errorf("long-poll data\n got %s\nwant %s", d, oddData)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("long-poll got nothing")
+	}
+}
+
+func TestFanOutOnEmbeddedCluster(t *testing.T) {
+	routes := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
+	urls := make([]string, len(routes))
+	for i, r := range routes {
+		urls[i] = "nats://" + r
+	}
+	nodes := make([]*node.Node, 3)
+	for i := range nodes {
+		cfg := testConfig(fmt.Sprintf("n%d", i+1))
+		cfg.ClusterListen = routes[i]
+		cfg.ClusterRoutes = urls
+		nodes[i] = startNode(t, cfg)
+	}
+	for _, n := range nodes {
+		eventually(t, 10*time.Second, "routes between the three servers", func() bool {
+			return n.Bus().Server().NumRoutes() >= 2
+		})
+	}
+
+	clients := make([]*wsClient, len(nodes))
+	for i, n := range nodes {
+		clients[i] = dialWS(t, n.Addr(), nil)
+		clients[i].subscribe("room.1")
+	}
+	// Publish through node 1 once its server knows every node's interest.
+	subject := nodes[0].Bus().Subject("room.1")
+	eventually(t, 10*time.Second, "cluster-wide interest", func() bool {
+		return nodes[0].Bus().Server().GlobalAccount().Interest(subject) >= 3
+	})
+	mustPublish(t, nodes[0].Addr(), "room.1", oddData)
+	for i, c := range clients {
+		f := c.message(5 * time.Second)
+		if f.Channel != "room.1" || !bytes.Equal(f.Data, []byte(oddData)) {
+			t.Errorf("node %d: got %+v", i+1, f)
+		}
+	}
+}

@@ -1,0 +1,226 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldrt/herald/internal/api"
+	"github.com/heraldrt/herald/internal/bus"
+	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/hub"
+	"github.com/heraldrt/herald/internal/metrics"
+	"github.com/heraldrt/herald/internal/transport"
+	"github.com/nats-io/nuid"
+)
+
+// shutdownGrace is how long shutdown waits, beyond the drain timeout, for
+// clients and NATS to finish.
+const shutdownGrace = 10 * time.Second
+
+// Node is one running Herald node.
+type Node struct {
+	cfg config.Config
+	log *slog.Logger
+	id  string
+
+	bus        *bus.Bus
+	hub        *hub.Hub
+	metrics    *metrics.Metrics
+	transports *transport.Server // nil in the api role
+	srv        *http.Server
+	ln         net.Listener
+	served     chan error
+
+	draining atomic.Bool
+}
+
+// New prepares a node from a validated config.
+func New(cfg config.Config, log *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Node{cfg: cfg, log: log.With("node", cfg.Name), id: nuid.Next()}, nil
+}
+
+// Start connects to NATS (starting the embedded server if there is one),
+// listens and serves. It returns once the node accepts connections.
+func (n *Node) Start() error {
+	cfg := &n.cfg
+	var h *hub.Hub
+	b, err := bus.Start(bus.Options{
+		Name: cfg.Name, Prefix: cfg.SubjectPrefix,
+		Handler: func(ch string, data []byte) { h.Publish(ch, data) },
+		URL:     cfg.NATSURL, Creds: cfg.NATSCreds, NKey: cfg.NATSNKey,
+		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
+		TLSCA: cfg.NATSTLSCA, TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey,
+		Listen: cfg.NATSListen, ClusterName: cfg.ClusterName,
+		ClusterListen: cfg.ClusterListen, ClusterRoutes: cfg.ClusterRoutes,
+		Logger: n.log,
+	})
+	if err != nil {
+		return err
+	}
+	h = hub.New(b)
+	n.bus, n.hub = b, h
+	n.metrics = metrics.New(metrics.Sources{
+		Subscriptions: func() float64 { return float64(h.Subscriptions()) },
+		Channels:      func() float64 { return float64(h.Channels()) },
+		NATSConnected: func() float64 { return boolFloat(b.Connected()) },
+		NATSWatches:   func() float64 { return float64(b.Stats().Watches) },
+		NATSDropped:   func() float64 { s := b.Stats(); return float64(s.Invalid + s.SlowConsumers) },
+		Reconnects:    func() float64 { return float64(b.Stats().Reconnects) },
+	})
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", n.healthz)
+	mux.HandleFunc("GET /readyz", n.readyz)
+	mux.Handle("GET /metrics", n.metrics.Handler())
+	if cfg.ServesClients() {
+		n.transports = transport.New(transport.Deps{
+			Config: cfg, NodeName: cfg.Name, NodeID: n.id,
+			Hub: h, Publisher: b, NATS: b.Conn(), Subject: b.NodeSubject,
+			Metrics: n.metrics, Logger: n.log,
+		})
+		if err := n.transports.Start(); err != nil {
+			n.closeBus()
+			return err
+		}
+		n.transports.Register(mux)
+	}
+	if cfg.ServesAPI() {
+		api.New(api.Options{
+			Key: cfg.APIKey, MaxMessageBytes: cfg.MaxMessageBytes, MaxChannelLength: cfg.MaxChannelLength,
+			Publisher: b, Metrics: n.metrics, Logger: n.log,
+		}).Register(mux)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		n.closeBus()
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	n.ln = ln
+	n.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second, // SSE and long-poll set their own
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	n.served = make(chan error, 1)
+	go func() { n.served <- n.srv.Serve(ln) }()
+
+	nats := "embedded NATS (in-process only)"
+	switch {
+	case !cfg.Embedded():
+		nats = "NATS at " + cfg.NATSURL
+	case cfg.NATSListen != "" || cfg.ClusterListen != "":
+		nats = fmt.Sprintf("embedded NATS (clients %q, cluster %q)", cfg.NATSListen, cfg.ClusterListen)
+	}
+	n.log.Info("herald node started", "listen", ln.Addr().String(), "role", cfg.Role, "nats", nats)
+	if cfg.ServesAPI() && cfg.APIKey == "" {
+		n.log.Warn("no --api-key set: the publish API answers loopback clients only")
+	}
+	return nil
+}
+
+// Addr returns the address the node listens on.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// Bus returns the node's NATS side.
+func (n *Node) Bus() *bus.Bus { return n.bus }
+
+// Run starts the node and serves until ctx is cancelled, then shuts down
+// gracefully. It returns nil after a clean shutdown.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-n.served:
+		n.closeBus()
+		return fmt.Errorf("http server: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.DrainTimeout+shutdownGrace)
+	defer cancel()
+	return n.Shutdown(sctx)
+}
+
+// Shutdown stops the node: readiness turns false, new connections are
+// refused, every client is told to reconnect elsewhere (spread over the
+// drain timeout), then NATS is drained.
+func (n *Node) Shutdown(ctx context.Context) error {
+	if n.draining.Swap(true) {
+		return errors.New("node: already shut down")
+	}
+	n.log.Info("shutting down", "clients", n.clients(), "drain", n.cfg.DrainTimeout)
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- n.srv.Shutdown(ctx) }() // closes the listener at once
+	if n.transports != nil {
+		n.transports.Shutdown(ctx, n.cfg.DrainTimeout)
+	}
+	var errs []error
+	if err := <-srvDone; err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	n.hub.Close()
+	if err := n.bus.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("NATS drain: %w", err))
+	}
+	n.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeBus() {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	_ = n.bus.Close(ctx)
+}
+
+func (n *Node) clients() int {
+	if n.transports == nil {
+		return 0
+	}
+	return n.transports.Clients()
+}
+
+func (n *Node) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, `{"status":"ok"}`)
+}
+
+func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
+	switch {
+	case n.draining.Load():
+		writeJSON(w, http.StatusServiceUnavailable, `{"status":"draining"}`)
+	case !n.bus.Connected():
+		writeJSON(w, http.StatusServiceUnavailable, `{"status":"nats disconnected"}`)
+	default:
+		writeJSON(w, http.StatusOK, `{"status":"ready"}`)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body + "\n"))
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,58 @@
+package protocol
+
+import "fmt"
+
+// DefaultMaxChannelLength is the longest channel name accepted unless
+// configured otherwise.
+const DefaultMaxChannelLength = 255
+
+// channelByte marks the bytes allowed in a channel name, besides '.', which
+// separates tokens.
+var channelByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "_-:=@/,~+#!" {
+		t[c] = true
+	}
+	return t
+}()
+
+// ValidateChannel reports whether name is a valid channel name of at most
+// maxLen bytes. A channel is one or more tokens separated by '.', each
+// token one or more of the bytes A-Z a-z 0-9 and _ - : = @ / , ~ + # !.
+// So a channel maps to exactly one NATS subject under the node's prefix and
+// can never be a wildcard, reach '$' subjects or hold white space.
+func ValidateChannel(name string, maxLen int) *Error {
+	if name == "" {
+		return &Error{Code: CodeInvalidChannel, Message: "channel is empty"}
+	}
+	if len(name) > maxLen {
+		return &Error{Code: CodeInvalidChannel, Message: fmt.Sprintf("channel is longer than %d bytes", maxLen)}
+	}
+	prevDot := true // a leading '.' is an empty token
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c == '.' {
+			if prevDot {
+				return &Error{Code: CodeInvalidChannel, Message: fmt.Sprintf("channel %q has an empty token", name)}
+			}
+			prevDot = true
+			continue
+		}
+		if !channelByte[c] {
+			return &Error{Code: CodeInvalidChannel, Message: fmt.Sprintf("channel %q holds %q at byte %d; allowed: A-Z a-z 0-9 _ - : = @ / , ~ + # ! and '.' between tokens", name, rune(c), i)}
+		}
+		prevDot = false
+	}
+	if prevDot {
+		return &Error{Code: CodeInvalidChannel, Message: fmt.Sprintf("channel %q ends with '.'", name)}
+	}
+	return nil
+}

@@ -1,0 +1,60 @@
+package protocol
+
+// Error codes: stable strings a client can match on. docs/protocol.md lists
+// them; never change the meaning of one.
+const (
+	CodeBadRequest           = "bad_request"            // not valid JSON, or a field of the wrong type
+	CodeUnknownOp            = "unknown_op"             // op is missing or not known
+	CodeInvalidChannel       = "invalid_channel"        // channel name breaks the rules
+	CodeAlreadySubscribed    = "already_subscribed"     // subscribe to a channel the connection has
+	CodeNotSubscribed        = "not_subscribed"         // unsubscribe from a channel the connection lacks
+	CodeTooManySubscriptions = "too_many_subscriptions" // over the per-connection limit
+	CodeForbidden            = "forbidden"              // client publish to a channel not allowed
+	CodeMessageTooLarge      = "message_too_large"      // over max-message-bytes
+	CodeUnauthorized         = "unauthorized"           // missing or wrong API key
+	CodeUnavailable          = "unavailable"            // NATS is not connected or the node is draining
+	CodeSessionExpired       = "session_expired"        // long-poll session unknown or expired
+	CodeSessionOverflow      = "session_overflow"       // long-poll session buffer overflowed
+	CodeNotFound             = "not_found"              // no such endpoint
+	CodeMethodNotAllowed     = "method_not_allowed"     // wrong HTTP method
+	CodeInternal             = "internal"               // a server fault; retry later
+)
+
+// Error is a client-facing error with a stable code.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// NewError is a shorthand for &Error{code, message}.
+func NewError(code, message string) *Error { return &Error{Code: code, Message: message} }
+
+// Close codes sent in a disconnect and in the WebSocket close frame.
+// 3000-3499: the client should reconnect; 3500-3999: it should not.
+const (
+	CloseShutdown      = 3001 // node is shutting down; reconnect (to any node)
+	CloseInternal      = 3002 // a server fault on this connection; reconnect
+	CloseKeepalive     = 3005 // no pong or frame within the keepalive timeout; reconnect
+	CloseSlowConsumer  = 3008 // the outbound queue overflowed; reconnect and reload state
+	CloseBadRequest    = 3500 // a protocol violation (binary frame, bad UTF-8, bad frame); do not reconnect
+	CloseMessageTooBig = 3501 // an inbound message over the read limit; do not reconnect
+)
+
+// Disconnect is what a server says before it closes a client connection.
+type Disconnect struct {
+	Code      int    `json:"code"`
+	Reason    string `json:"reason"`
+	Reconnect bool   `json:"reconnect"`
+}
+
+// Known disconnects.
+var (
+	DisconnectShutdown      = Disconnect{CloseShutdown, "shutdown", true}
+	DisconnectInternal      = Disconnect{CloseInternal, "internal error", true}
+	DisconnectKeepalive     = Disconnect{CloseKeepalive, "keepalive timeout", true}
+	DisconnectSlowConsumer  = Disconnect{CloseSlowConsumer, "slow consumer", true}
+	DisconnectBadRequest    = Disconnect{CloseBadRequest, "bad request", false}
+	DisconnectMessageTooBig = Disconnect{CloseMessageTooBig, "message too big", false}
+)

@@ -1,0 +1,37 @@
+package protocol
+
+import "net/http"
+
+// HTTPStatus maps an error code to the HTTP status that carries it. It is
+// the one place where that mapping lives.
+func HTTPStatus(code string) int {
+	switch code {
+	case CodeUnauthorized:
+		return http.StatusUnauthorized
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeNotFound:
+		return http.StatusNotFound
+	case CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case CodeSessionExpired, CodeSessionOverflow:
+		return http.StatusGone
+	case CodeUnavailable:
+		return http.StatusServiceUnavailable
+	case CodeInternal:
+		return http.StatusInternalServerError
+	default:
+		return http.StatusBadRequest
+	}
+}
+
+// WriteHTTPError writes {"error":{"code":...,"message":...}} with the
+// status of its code.
+func WriteHTTPError(w http.ResponseWriter, err *Error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(HTTPStatus(err.Code))
+	_, _ = w.Write(append(AppendErrorBody(nil, err), '\n'))
+}

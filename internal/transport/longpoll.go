@@ -1,0 +1,392 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldrt/herald/internal/hub"
+	"github.com/heraldrt/herald/internal/metrics"
+	"github.com/heraldrt/herald/internal/protocol"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nuid"
+)
+
+// Long-poll sessions live on the node that created them: it holds their
+// subscriptions and buffers messages between polls. A session id is
+// "<node id>.<random>", so a poll that lands on another node is forwarded
+// to the owner over NATS (subject <prefix>.node.<node id>.poll) and
+// answered there; no sticky sessions are needed.
+
+// polls is a node's set of long-poll sessions.
+type polls struct {
+	s   *Server
+	sub *nats.Subscription
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	wg       sync.WaitGroup // forwarded polls being served
+}
+
+// session is one long-poll client.
+type session struct {
+	p        *polls
+	id       string
+	channels []string
+	out      outbox
+	wakeup   chan struct{}
+
+	mu      sync.Mutex
+	ended   *protocol.Error      // set when the session is over
+	goodbye *protocol.Disconnect // set by disconnect, sent with the last poll
+	cancel  chan struct{}        // closed to end the poll in progress
+	expiry  *time.Timer
+}
+
+var _ hub.Subscriber = (*session)(nil)
+var _ client = (*session)(nil)
+
+// pollRequest is a poll forwarded to the session's owner.
+type pollRequest struct {
+	Session string `json:"session"`
+	Timeout int64  `json:"timeout_ms"`
+}
+
+// pollReply is the owner's answer: the HTTP status and body to return.
+type pollReply struct {
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body"`
+}
+
+func newPolls(s *Server) *polls {
+	return &polls{s: s, sessions: make(map[string]*session)}
+}
+
+func (p *polls) start() error {
+	if p.s.NATS == nil {
+		return nil
+	}
+	sub, err := p.s.NATS.Subscribe(p.s.Subject("poll", p.s.NodeID), func(m *nats.Msg) {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.serveForwarded(m)
+		}()
+	})
+	if err != nil {
+		return err
+	}
+	p.sub = sub
+	return nil
+}
+
+// stop ends forwarded-poll handling after every session was disconnected.
+func (p *polls) stop() {
+	if p.sub != nil {
+		_ = p.sub.Unsubscribe()
+	}
+	p.wg.Wait()
+}
+
+func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
+	if !s.admit(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	timeout := s.cfg.PollTimeout
+	if t := q.Get("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d < 0 || d > s.cfg.PollMaxTimeout {
+			writeError(w, protocol.NewError(protocol.CodeBadRequest, "timeout must be a Go duration such as 2s, from 0 to "+s.cfg.PollMaxTimeout.String()))
+			return
+		}
+		timeout = d
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(timeout + s.cfg.WriteTimeout))
+	allowCORS(w, r)
+
+	id := q.Get("session")
+	var status int
+	var body []byte
+	switch {
+	case id != "" && q.Has("channel"):
+		writeError(w, protocol.NewError(protocol.CodeBadRequest, "give either ?session= or ?channel=, not both: a session remembers its channels"))
+		return
+	case id != "":
+		status, body = s.polls.poll(r.Context(), id, timeout)
+	default:
+		chans, perr := s.channels(r)
+		if perr != nil {
+			writeError(w, perr)
+			return
+		}
+		sess, perr := s.polls.create(r.Context(), chans)
+		if perr != nil {
+			writeError(w, perr)
+			return
+		}
+		status, body = s.polls.wait(r.Context(), sess, timeout)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// poll serves a poll of an existing session, here or on its owner.
+func (p *polls) poll(ctx context.Context, id string, timeout time.Duration) (int, []byte) {
+	owner, ok := sessionOwner(id)
+	if !ok {
+		return errorReply(protocol.NewError(protocol.CodeSessionExpired, "session id is not valid; start a new session with ?channel="))
+	}
+	if owner == p.s.NodeID {
+		p.mu.Lock()
+		sess := p.sessions[id]
+		p.mu.Unlock()
+		if sess == nil {
+			return errorReply(expired())
+		}
+		return p.wait(ctx, sess, timeout)
+	}
+	return p.forward(ctx, owner, id, timeout)
+}
+
+func expired() *protocol.Error {
+	return protocol.NewError(protocol.CodeSessionExpired, "session expired or its node is gone; messages since the last poll may be lost: start a new session with ?channel= and reload state")
+}
+
+func errorReply(err *protocol.Error) (int, []byte) {
+	return protocol.HTTPStatus(err.Code), append(protocol.AppendErrorBody(nil, err), '\n')
+}
+
+// sessionOwner returns the node id part of a session id.
+func sessionOwner(id string) (string, bool) {
+	owner, rest, ok := strings.Cut(id, ".")
+	if !ok || owner == "" || rest == "" || len(id) > 64 {
+		return "", false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.') {
+			return "", false
+		}
+	}
+	return owner, true
+}
+
+// forward sends a poll to the node that owns the session.
+func (p *polls) forward(ctx context.Context, owner, id string, timeout time.Duration) (int, []byte) {
+	if p.s.NATS == nil {
+		return errorReply(expired())
+	}
+	req, _ := json.Marshal(pollRequest{Session: id, Timeout: timeout.Milliseconds()})
+	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
+	defer cancel()
+	m, err := p.s.NATS.RequestWithContext(ctx, p.s.Subject("poll", owner), req)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return errorReply(expired())
+	case err != nil:
+		return errorReply(protocol.NewError(protocol.CodeUnavailable, "the node holding this session did not answer; poll again"))
+	}
+	var rep pollReply
+	if json.Unmarshal(m.Data, &rep) != nil || rep.Status == 0 {
+		return errorReply(protocol.NewError(protocol.CodeInternal, "bad answer from the node holding this session"))
+	}
+	return rep.Status, rep.Body
+}
+
+// serveForwarded answers a poll forwarded by another node.
+func (p *polls) serveForwarded(m *nats.Msg) {
+	var req pollRequest
+	var status int
+	var body []byte
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		status, body = errorReply(protocol.NewError(protocol.CodeBadRequest, "bad forwarded poll"))
+	} else {
+		timeout := min(time.Duration(req.Timeout)*time.Millisecond, p.s.cfg.PollMaxTimeout)
+		status, body = p.poll(context.Background(), req.Session, timeout)
+	}
+	rep, _ := json.Marshal(pollReply{Status: status, Body: body})
+	_ = m.Respond(rep)
+}
+
+// create starts a session subscribed to chans.
+func (p *polls) create(ctx context.Context, chans []string) (*session, *protocol.Error) {
+	sess := &session{p: p, id: p.s.NodeID + "." + nuid.Next(), channels: chans, wakeup: make(chan struct{}, 1)}
+	sess.out = outbox{maxFrames: p.s.cfg.PollBuffer, maxBytes: p.s.cfg.QueueBytes, wake: sess.wake}
+	p.mu.Lock()
+	p.sessions[sess.id] = sess
+	p.mu.Unlock()
+	p.s.clients.add(sess)
+	p.s.Metrics.Connections(metrics.LongPoll).Inc()
+	for _, ch := range chans {
+		if err := p.s.Hub.Subscribe(ctx, ch, sess); err != nil {
+			sess.end(protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error()))
+			return nil, protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error())
+		}
+	}
+	return sess, nil
+}
+
+// wait answers one poll: at once if messages are buffered, else when the
+// first arrives, else with none after timeout. A newer poll of the same
+// session ends an older one that is still waiting.
+func (p *polls) wait(ctx context.Context, sess *session, timeout time.Duration) (int, []byte) {
+	sess.mu.Lock()
+	if sess.ended != nil && sess.goodbye == nil {
+		err := sess.ended
+		sess.mu.Unlock()
+		return errorReply(err)
+	}
+	if sess.cancel != nil {
+		close(sess.cancel)
+	}
+	cancel := make(chan struct{})
+	sess.cancel = cancel
+	if sess.expiry != nil {
+		sess.expiry.Stop()
+	}
+	sess.mu.Unlock()
+	defer sess.pollDone(cancel)
+
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		frames, msgs, last := sess.out.take()
+		if frames != nil || last {
+			return sess.respond(frames, msgs, last)
+		}
+		select {
+		case <-sess.wakeup:
+		case <-t.C:
+			return sess.respond(nil, 0, false)
+		case <-cancel:
+			return sess.respond(nil, 0, false)
+		case <-ctx.Done():
+			return errorReply(protocol.NewError(protocol.CodeUnavailable, "poll abandoned"))
+		}
+	}
+}
+
+// pollDone starts the session's expiry clock when its current poll ends.
+func (sess *session) pollDone(cancel chan struct{}) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.cancel != cancel || sess.ended != nil {
+		return // superseded by a newer poll, or over
+	}
+	sess.cancel = nil
+	ttl := sess.p.s.cfg.PollSessionTTL
+	if sess.expiry == nil {
+		sess.expiry = time.AfterFunc(ttl, func() { sess.end(expired()) })
+	} else {
+		sess.expiry.Reset(ttl)
+	}
+}
+
+// respond builds {"messages":[...],"session":"id"}. After the session's
+// final poll at shutdown it adds "disconnect"; a session that ended for
+// another reason answers with its error.
+func (sess *session) respond(frames [][]byte, msgs int, last bool) (int, []byte) {
+	var goodbye *protocol.Disconnect
+	if last {
+		sess.mu.Lock()
+		var err *protocol.Error
+		goodbye, err = sess.goodbye, sess.ended
+		sess.mu.Unlock()
+		if goodbye == nil && err != nil {
+			return errorReply(err)
+		}
+		defer sess.end(expired())
+	}
+	b := append(make([]byte, 0, 64), `{"messages":[`...)
+	for i, f := range frames {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, f...)
+	}
+	b = append(b, `],"session":"`...)
+	b = append(b, sess.id...)
+	b = append(b, '"')
+	if goodbye != nil {
+		b = append(b, `,"disconnect":`...)
+		b = protocol.AppendDisconnectData(b, *goodbye)
+	}
+	b = append(b, "}\n"...)
+	sess.p.s.Metrics.Delivered(metrics.LongPoll).Add(float64(msgs))
+	return http.StatusOK, b
+}
+
+// end closes the session: later polls get err until the session is
+// forgotten one TTL later.
+func (sess *session) end(err *protocol.Error) {
+	sess.mu.Lock()
+	if sess.ended != nil {
+		sess.mu.Unlock()
+		return
+	}
+	sess.ended = err
+	if sess.expiry != nil {
+		sess.expiry.Stop()
+	}
+	sess.mu.Unlock()
+
+	sess.out.close()
+	sess.wake()
+	p := sess.p
+	for _, ch := range sess.channels {
+		p.s.Hub.Unsubscribe(ch, sess)
+	}
+	p.s.clients.remove(sess)
+	p.s.Metrics.Connections(metrics.LongPoll).Dec()
+	time.AfterFunc(p.s.cfg.PollSessionTTL, func() {
+		p.mu.Lock()
+		delete(p.sessions, sess.id)
+		p.mu.Unlock()
+	})
+}
+
+func (sess *session) wake() {
+	select {
+	case sess.wakeup <- struct{}{}:
+	default:
+	}
+}
+
+// Deliver buffers a message until the next poll. A full buffer ends the
+// session: its next poll is told so (session_overflow).
+func (sess *session) Deliver(m *hub.Message) {
+	switch sess.out.push(m.Bytes(pollFormat), true) {
+	case overflow:
+		sess.p.s.Metrics.Dropped.Inc()
+		sess.p.s.Metrics.SlowConsumers.Inc()
+		// Deliver runs under a hub lock; end unsubscribes, so not here.
+		go sess.end(protocol.NewError(protocol.CodeSessionOverflow, "more messages arrived between two polls than the session buffer holds (see --poll-buffer); start a new session and reload state"))
+	case dropped:
+		sess.p.s.Metrics.Dropped.Inc()
+	}
+}
+
+// disconnect ends the session at shutdown. A poll in progress returns what
+// is buffered with the disconnect; a session between polls has nobody to
+// tell and ends at once (its next poll gets session_expired).
+func (sess *session) disconnect(d protocol.Disconnect) {
+	sess.mu.Lock()
+	sess.goodbye = &d
+	polling := sess.cancel != nil
+	sess.mu.Unlock()
+	sess.out.seal()
+	if polling {
+		sess.wake()
+		return
+	}
+	sess.end(expired())
+}

@@ -1,0 +1,116 @@
+package transport
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/hub"
+	"github.com/heraldrt/herald/internal/metrics"
+	"github.com/heraldrt/herald/internal/protocol"
+	"github.com/nats-io/nats.go"
+)
+
+// Publisher sends a message to a channel on the bus.
+type Publisher interface {
+	// Publish sends data, one valid JSON value, to channel.
+	Publish(channel string, data []byte) error
+}
+
+// Deps are what the transports need from the node.
+type Deps struct {
+	Config    *config.Config
+	NodeName  string
+	NodeID    string // short id, unique per process start; routes long-poll requests
+	Hub       *hub.Hub
+	Publisher Publisher
+	NATS      *nats.Conn // node-to-node long-poll requests
+	Subject   func(what string, nodeID string) string
+	Metrics   *metrics.Metrics
+	Logger    *slog.Logger
+}
+
+// Server serves the client transports: WebSocket, SSE and long-poll.
+type Server struct {
+	Deps
+	cfg      *config.Config
+	log      *slog.Logger
+	clients  *registry
+	polls    *polls
+	draining atomic.Bool
+}
+
+// New returns the transports of a node. Call Start before serving.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{Deps: d, cfg: d.Config, log: d.Logger.With("component", "transport"), clients: newRegistry()}
+	s.polls = newPolls(s)
+	return s
+}
+
+// Start begins answering long-poll requests forwarded by other nodes.
+func (s *Server) Start() error { return s.polls.start() }
+
+// Register adds the transport endpoints to mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /ws", s.serveWebSocket)
+	mux.HandleFunc("GET /sse", s.serveSSE)
+	mux.HandleFunc("GET /poll", s.servePoll)
+}
+
+// Clients returns the number of live clients of all transports.
+func (s *Server) Clients() int { return s.clients.len() }
+
+// Shutdown refuses new clients, then disconnects every client with 3001
+// (reconnect), spread over spread, and waits until they are gone or ctx
+// ends.
+func (s *Server) Shutdown(ctx context.Context, spread time.Duration) {
+	s.draining.Store(true)
+	s.clients.disconnectAll(ctx, protocol.DisconnectShutdown, spread)
+	s.polls.stop()
+}
+
+// admit runs the checks common to every transport's first request. It
+// writes the error response and returns false when the client is refused.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) bool {
+	if s.draining.Load() {
+		writeError(w, protocol.NewError(protocol.CodeUnavailable, "node is shutting down; connect to another node"))
+		return false
+	}
+	if !originAllowed(r, s.cfg.AllowedOrigins) {
+		writeError(w, protocol.NewError(protocol.CodeForbidden, "origin "+r.Header.Get("Origin")+" is not allowed (see --allowed-origins)"))
+		return false
+	}
+	return true
+}
+
+// channels reads and validates the channel query parameters of SSE and
+// long-poll requests.
+func (s *Server) channels(r *http.Request) ([]string, *protocol.Error) {
+	chans := r.URL.Query()["channel"]
+	if len(chans) == 0 {
+		return nil, protocol.NewError(protocol.CodeInvalidChannel, "give at least one ?channel=")
+	}
+	if len(chans) > s.cfg.MaxSubscriptions {
+		return nil, protocol.NewError(protocol.CodeTooManySubscriptions, "more channels than max-subscriptions allows")
+	}
+	seen := make(map[string]bool, len(chans))
+	for _, c := range chans {
+		if err := protocol.ValidateChannel(c, s.cfg.MaxChannelLength); err != nil {
+			return nil, err
+		}
+		if seen[c] {
+			return nil, protocol.NewError(protocol.CodeAlreadySubscribed, "channel "+c+" is given twice")
+		}
+		seen[c] = true
+	}
+	return chans, nil
+}
+
+// writeError writes the JSON error body with the status its code maps to.
+func writeError(w http.ResponseWriter, err *protocol.Error) { protocol.WriteHTTPError(w, err) }

@@ -1,0 +1,270 @@
+package transport
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+	"github.com/heraldrt/herald/internal/hub"
+	"github.com/heraldrt/herald/internal/metrics"
+	"github.com/heraldrt/herald/internal/protocol"
+	"github.com/nats-io/nuid"
+)
+
+// commandOverhead is room for a command's own fields on top of the largest
+// publishable data.
+const commandOverhead = 1024
+
+// wsConn is one WebSocket client. An idle connection holds one goroutine
+// (its reader, blocked in a read with no buffer), one timer and no write
+// buffer: the writer goroutine runs only while frames are queued.
+type wsConn struct {
+	s    *Server
+	conn net.Conn
+	id   string
+	out  outbox
+	ping *time.Timer
+
+	mu       sync.Mutex
+	subs     []string
+	released bool
+}
+
+var _ hub.Subscriber = (*wsConn)(nil)
+var _ client = (*wsConn)(nil)
+
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	if !s.admit(w, r) {
+		return
+	}
+	up := ws.HTTPUpgrader{Timeout: s.cfg.WriteTimeout}
+	conn, rw, _, err := up.Upgrade(r, w)
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		if conn != nil {
+			conn.Close()
+		}
+		return
+	}
+	c := &wsConn{s: s, conn: conn, id: nuid.Next()}
+	c.out = outbox{maxFrames: s.cfg.QueueMessages, maxBytes: s.cfg.QueueBytes, wake: func() { go c.writeLoop() }}
+	var src io.Reader = conn
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		src = &bufferedConn{br: rw.Reader, conn: conn}
+	}
+	s.clients.add(c)
+	s.Metrics.Connections(metrics.WebSocket).Inc()
+	ping := int(s.cfg.PingInterval.Round(time.Second) / time.Second)
+	c.send(wsFrame(protocol.AppendWelcome(nil, c.id, s.NodeName, ping)))
+	c.ping = time.AfterFunc(s.cfg.PingInterval, c.keepalive)
+	// A fresh goroutine keeps the idle stack small: the handler's own
+	// stack has grown through the HTTP machinery.
+	go c.readLoop(src)
+}
+
+// bufferedConn reads what the HTTP server had buffered past the
+// handshake, then the connection itself.
+type bufferedConn struct {
+	br   *bufio.Reader
+	conn net.Conn
+}
+
+func (b *bufferedConn) Read(p []byte) (int, error) {
+	if b.br != nil {
+		if b.br.Buffered() > 0 {
+			return b.br.Read(p)
+		}
+		b.br = nil
+	}
+	return b.conn.Read(p)
+}
+
+// Deliver queues a published message; a full queue disconnects the client
+// as a slow consumer.
+func (c *wsConn) Deliver(m *hub.Message) {
+	switch c.out.push(m.Bytes(wsFormat), true) {
+	case overflow:
+		c.s.Metrics.Dropped.Inc()
+		c.s.Metrics.SlowConsumers.Inc()
+		c.disconnect(protocol.DisconnectSlowConsumer)
+	case dropped:
+		c.s.Metrics.Dropped.Inc()
+	}
+}
+
+// send queues a frame of the connection's own (welcome, reply, pong). A
+// reply that overflows the queue disconnects the client as well.
+func (c *wsConn) send(frame []byte) {
+	if c.out.push(frame, false) == overflow {
+		c.s.Metrics.SlowConsumers.Inc()
+		c.disconnect(protocol.DisconnectSlowConsumer)
+	}
+}
+
+func (c *wsConn) reply(id uint64, err *protocol.Error) {
+	c.send(wsFrame(protocol.AppendReply(nil, id, err)))
+}
+
+// keepalive sends a ping and re-arms itself. The read deadline, pushed out
+// by every frame the client sends (its pongs too), ends dead connections.
+func (c *wsConn) keepalive() {
+	if c.out.push(wsPingFrame, false) == pushed {
+		c.ping.Reset(c.s.cfg.PingInterval)
+	}
+}
+
+// disconnect sends {"op":"disconnect"} and a close frame with d's code,
+// then closes the connection. Subscriptions are freed at once, without
+// waiting for the writer.
+func (c *wsConn) disconnect(d protocol.Disconnect) {
+	n, ok := c.out.close(wsFrame(protocol.AppendDisconnect(nil, d)), wsCloseFrame(d.Code, d.Reason))
+	if !ok {
+		return
+	}
+	c.s.Metrics.Dropped.Add(float64(n))
+	// Deliver may call this with a hub lock held: release asynchronously.
+	go c.release()
+}
+
+// closeNow ends the connection without a goodbye (the peer is gone).
+func (c *wsConn) closeNow() {
+	c.out.close()
+	c.conn.Close()
+	c.release()
+}
+
+// release frees everything the connection holds in the node. It runs once
+// however many paths reach it.
+func (c *wsConn) release() {
+	c.mu.Lock()
+	if c.released {
+		c.mu.Unlock()
+		return
+	}
+	c.released = true
+	subs := c.subs
+	c.subs = nil
+	c.mu.Unlock()
+
+	c.ping.Stop()
+	for _, ch := range subs {
+		c.s.Hub.Unsubscribe(ch, c)
+	}
+	c.s.clients.remove(c)
+	c.s.Metrics.Connections(metrics.WebSocket).Dec()
+}
+
+// writeLoop drains the outbox, one write call per batch. It runs only
+// while frames are queued.
+func (c *wsConn) writeLoop() {
+	delivered := c.s.Metrics.Delivered(metrics.WebSocket)
+	for {
+		frames, msgs, last := c.out.take()
+		if frames == nil {
+			return
+		}
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		bufs := net.Buffers(frames)
+		if _, err := bufs.WriteTo(c.conn); err != nil {
+			c.closeNow()
+			return
+		}
+		if msgs > 0 {
+			delivered.Add(float64(msgs))
+		}
+		if last {
+			c.conn.Close()
+			c.release()
+			return
+		}
+	}
+}
+
+// readLoop reads client frames until the connection ends.
+func (c *wsConn) readLoop(src io.Reader) {
+	limit := int64(c.s.cfg.MaxMessageBytes + commandOverhead)
+	rd := wsutil.Reader{
+		Source:         src,
+		State:          ws.StateServerSide,
+		CheckUTF8:      true,
+		MaxFrameSize:   limit,
+		MaxMessageSize: limit,
+		OnIntermediate: func(h ws.Header, r io.Reader) error { return c.control(h, r) },
+	}
+	idle := c.s.cfg.PingInterval + c.s.cfg.PongTimeout
+	for {
+		_ = c.conn.SetReadDeadline(time.Now().Add(idle))
+		h, err := rd.NextFrame()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if h.OpCode.IsControl() {
+			if err := c.control(h, &rd); err != nil {
+				c.readFailed(err)
+				return
+			}
+			continue
+		}
+		if h.OpCode != ws.OpText {
+			c.disconnect(protocol.Disconnect{Code: protocol.CloseBadRequest, Reason: "binary frames are not supported; send JSON text", Reconnect: false})
+			return
+		}
+		frame, err := io.ReadAll(&rd)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.handle(frame)
+	}
+}
+
+// errClientClosed ends the read loop after a client's close frame.
+var errClientClosed = errors.New("transport: client closed")
+
+// control handles a ping, pong or close frame.
+func (c *wsConn) control(h ws.Header, r io.Reader) error {
+	payload := make([]byte, h.Length)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return err
+	}
+	switch h.OpCode {
+	case ws.OpPing:
+		c.send(wsControl(opPong, payload))
+	case ws.OpClose:
+		// Echo the client's close code, then end.
+		code := 1000
+		if len(payload) >= 2 {
+			code = int(payload[0])<<8 | int(payload[1])
+		}
+		c.out.close(wsCloseFrame(code, ""))
+		return errClientClosed
+	}
+	return nil
+}
+
+// readFailed ends the connection after a read error, with the close code
+// that fits the error.
+func (c *wsConn) readFailed(err error) {
+	switch {
+	case errors.Is(err, errClientClosed):
+		c.release() // the writer closes the connection after the echo
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.disconnect(protocol.DisconnectKeepalive)
+	case errors.Is(err, wsutil.ErrFrameTooLarge), errors.Is(err, wsutil.ErrMessageTooLarge):
+		c.disconnect(protocol.DisconnectMessageTooBig)
+	case errors.Is(err, wsutil.ErrInvalidUTF8):
+		c.disconnect(protocol.Disconnect{Code: protocol.CloseBadRequest, Reason: "text frame is not valid UTF-8", Reconnect: false})
+	case errors.As(err, new(ws.ProtocolError)):
+		c.disconnect(protocol.Disconnect{Code: protocol.CloseBadRequest, Reason: err.Error(), Reconnect: false})
+	default: // EOF, reset, closed by us
+		c.closeNow()
+	}
+}
