@@ -281,7 +281,8 @@ func (c *wsClient) command(op, channel string, data string) frame {
 	id := c.nextID
 	cmd := fmt.Sprintf(`{"id":%d,"op":%q`, id, op)
 	if channel != "" {
-		cmd += fmt.Sprintf(`,"channel":%q`, channel)
+		ch, _ := json.Marshal(channel)
+		cmd += `,"channel":` + string(ch)
 	}
 	if data != "" {
 		cmd += `,"data":` + data

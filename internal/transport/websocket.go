@@ -59,11 +59,11 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		src = &bufferedConn{br: rw.Reader, conn: conn}
 	}
+	c.ping = time.AfterFunc(s.cfg.PingInterval, c.keepalive)
 	s.clients.add(c)
 	s.Metrics.Connections(metrics.WebSocket).Inc()
 	ping := int(s.cfg.PingInterval.Round(time.Second) / time.Second)
 	c.send(wsFrame(protocol.AppendWelcome(nil, c.id, s.NodeName, ping)))
-	c.ping = time.AfterFunc(s.cfg.PingInterval, c.keepalive)
 	// A fresh goroutine keeps the idle stack small: the handler's own
 	// stack has grown through the HTTP machinery.
 	go c.readLoop(src)
