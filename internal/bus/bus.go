@@ -218,8 +218,19 @@ func (b *Bus) Unwatch(handle any) {
 	b.watches.Add(-1)
 }
 
-// Sync waits until NATS has seen every subscription made so far.
-func (b *Bus) Sync(ctx context.Context) error { return b.nc.FlushWithContext(ctx) }
+// Sync waits until NATS has seen every subscription made so far. Without a
+// deadline on ctx it waits at most syncTimeout.
+func (b *Bus) Sync(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, syncTimeout)
+		defer cancel()
+	}
+	return b.nc.FlushWithContext(ctx)
+}
+
+// syncTimeout bounds Sync when its context has no deadline.
+const syncTimeout = 5 * time.Second
 
 // Publish sends data, one valid JSON value, to channel.
 func (b *Bus) Publish(channel string, data []byte) error {

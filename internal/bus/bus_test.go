@@ -1,0 +1,114 @@
+package bus_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldrt/herald/internal/bus"
+	"github.com/nats-io/nats.go"
+)
+
+type got struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (g *got) add(ch string, data []byte) {
+	g.mu.Lock()
+	g.msgs = append(g.msgs, ch+"="+string(data))
+	g.mu.Unlock()
+}
+
+func (g *got) all() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.msgs...)
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func start(t *testing.T, opts bus.Options) *bus.Bus {
+	t.Helper()
+	b, err := bus.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = b.Close(ctx)
+	})
+	return b
+}
+
+func TestEmbeddedHasNoListenerByDefault(t *testing.T) {
+	b := start(t, bus.Options{Name: "quiet", Prefix: "p", Handler: func(string, []byte) {}})
+	if !b.Connected() {
+		t.Fatal("not connected to the embedded server")
+	}
+	if addr := b.Server().Addr(); addr != nil {
+		t.Fatalf("embedded server listens on %v; it should not without --nats-listen", addr)
+	}
+}
+
+func TestDeliversJSONAndDropsTheRest(t *testing.T) {
+	var g got
+	b := start(t, bus.Options{Name: "n", Prefix: "app", Handler: g.add, Listen: "127.0.0.1:0"})
+	h, err := b.Watch("orders.eu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A backend can publish straight to NATS on the channel's subject.
+	nc, err := nats.Connect(b.Server().ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if b.Subject("orders.eu") != "app.ch.orders.eu" {
+		t.Fatalf("subject = %s", b.Subject("orders.eu"))
+	}
+	for _, p := range []string{`{"id":1}`, `not json`, `[2]`} {
+		if err := nc.Publish("app.ch.orders.eu", []byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = nc.Flush()
+	eventually(t, "two valid messages", func() bool { return len(g.all()) == 2 })
+	if m := g.all(); m[0] != `orders.eu={"id":1}` || m[1] != `orders.eu=[2]` {
+		t.Fatalf("delivered %q", m)
+	}
+	eventually(t, "invalid counted", func() bool { return b.Stats().Invalid == 1 })
+
+	b.Unwatch(h)
+	if err := b.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := b.Server().GlobalAccount().Interest("app.ch.orders.eu"); n != 0 {
+		t.Fatalf("interest after Unwatch = %d", n)
+	}
+}
+
+func TestStartsWhileExternalNATSIsDown(t *testing.T) {
+	// Nothing listens on this port: the bus starts and keeps trying.
+	b := start(t, bus.Options{Name: "n", Prefix: "p", Handler: func(string, []byte) {}, URL: "nats://127.0.0.1:1"})
+	if b.Connected() {
+		t.Fatal("connected to nothing")
+	}
+	if err := b.Publish("x", []byte("1")); err != bus.ErrNotConnected {
+		t.Fatalf("Publish while down = %v, want ErrNotConnected", err)
+	}
+}

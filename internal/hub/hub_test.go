@@ -1,0 +1,163 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/heraldrt/herald/internal/bus"
+	"github.com/heraldrt/herald/internal/hub"
+)
+
+// recorder is a subscriber that keeps what it is given.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []*hub.Message
+}
+
+func (r *recorder) Deliver(m *hub.Message) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.msgs)
+}
+
+// newHub returns a hub over a real bus with an embedded NATS server.
+func newHub(t testing.TB) (*hub.Hub, *bus.Bus) {
+	t.Helper()
+	var h *hub.Hub
+	b, err := bus.Start(bus.Options{Name: "hub-test", Prefix: "test", Handler: func(ch string, data []byte) { h.Publish(ch, data) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = hub.New(b)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = b.Close(ctx)
+	})
+	return h, b
+}
+
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestOneBusSubscriptionPerChannel(t *testing.T) {
+	h, b := newHub(t)
+	ctx := context.Background()
+	a, c := &recorder{}, &recorder{}
+	for _, s := range []*recorder{a, c} {
+		if err := h.Subscribe(ctx, "x", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Subscribe(ctx, "x", a); err != nil { // again: no-op
+		t.Fatal(err)
+	}
+	if got := b.Stats().Watches; got != 1 {
+		t.Fatalf("bus watches = %d, want 1", got)
+	}
+	if h.Channels() != 1 || h.Subscriptions() != 2 {
+		t.Fatalf("channels %d subscriptions %d, want 1 and 2", h.Channels(), h.Subscriptions())
+	}
+	if err := b.Publish("x", []byte(`1`)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both subscribers", func() bool { return a.count() == 1 && c.count() == 1 })
+	// Both got the same shared message.
+	if a.msgs[0] != c.msgs[0] {
+		t.Fatal("subscribers got different Message values for one publish")
+	}
+
+	if !h.Unsubscribe("x", a) || h.Unsubscribe("x", a) {
+		t.Fatal("Unsubscribe should report true once, then false")
+	}
+	if got := b.Stats().Watches; got != 1 {
+		t.Fatalf("bus watches after one left = %d, want 1", got)
+	}
+	h.Unsubscribe("x", c)
+	if got := b.Stats().Watches; got != 0 || h.Channels() != 0 || h.Subscriptions() != 0 {
+		t.Fatalf("after all left: watches %d channels %d subs %d", got, h.Channels(), h.Subscriptions())
+	}
+}
+
+func TestEncodedOncePerFormat(t *testing.T) {
+	var calls atomic.Int32
+	f := hub.NewFormat(func(ch string, data []byte) []byte {
+		calls.Add(1)
+		return append([]byte(ch+":"), data...)
+	})
+	m := &hub.Message{Channel: "c", Data: []byte(`"d"`)}
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got := string(m.Bytes(f)); got != `c:"d"` {
+				t.Errorf("Bytes = %s", got)
+			}
+		}()
+	}
+	wg.Wait()
+	if calls.Load() != 1 {
+		t.Fatalf("encoded %d times, want once", calls.Load())
+	}
+}
+
+func TestConcurrentChurnLeavesNothingBehind(t *testing.T) {
+	h, b := newHub(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := &recorder{}
+			for i := 0; i < 200; i++ {
+				ch := fmt.Sprintf("ch%d", i%5)
+				if err := h.Subscribe(ctx, ch, s); err != nil {
+					t.Error(err)
+					return
+				}
+				h.Publish(ch, []byte(`0`))
+				h.Unsubscribe(ch, s)
+			}
+		}()
+	}
+	wg.Wait()
+	if h.Channels() != 0 || h.Subscriptions() != 0 || b.Stats().Watches != 0 {
+		t.Fatalf("left behind: channels %d subs %d watches %d", h.Channels(), h.Subscriptions(), b.Stats().Watches)
+	}
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if n := b.Server().GlobalAccount().Interest(b.Subject(fmt.Sprintf("ch%d", i))); n != 0 {
+			t.Fatalf("NATS server still has %d subscriptions on ch%d", n, i)
+		}
+	}
+}
+
+func TestSubscribeAfterClose(t *testing.T) {
+	h, _ := newHub(t)
+	h.Close()
+	if err := h.Subscribe(context.Background(), "x", &recorder{}); err != hub.ErrClosed {
+		t.Fatalf("Subscribe after Close = %v, want ErrClosed", err)
+	}
+}
