@@ -34,6 +34,7 @@ type Metrics struct {
 	connections   *prometheus.GaugeVec
 	delivered     *prometheus.CounterVec
 	Published     prometheus.Counter
+	Received      prometheus.Counter // messages from NATS for channels with local subscribers
 	Dropped       prometheus.Counter // messages dropped for a client (queue overflow, closed)
 	SlowConsumers prometheus.Counter // clients disconnected for overflowing their queue
 }
@@ -52,6 +53,9 @@ func New(src Sources) *Metrics {
 		Published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_messages_published_total", Help: "Messages published through this node (API and client publish).",
 		}),
+		Received: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_messages_received_total", Help: "Messages received from NATS for channels with subscribers on this node (each is then delivered to all of them).",
+		}),
 		Dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_messages_dropped_total", Help: "Messages dropped for a client whose queue overflowed or that was closing.",
 		}),
@@ -59,7 +63,7 @@ func New(src Sources) *Metrics {
 			Name: "herald_slow_consumer_disconnects_total", Help: "Clients disconnected because their outbound queue overflowed.",
 		}),
 	}
-	r.MustRegister(m.connections, m.delivered, m.Published, m.Dropped, m.SlowConsumers,
+	r.MustRegister(m.connections, m.delivered, m.Published, m.Received, m.Dropped, m.SlowConsumers,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 		gauge("herald_subscriptions", "Client subscriptions on this node.", src.Subscriptions),

@@ -20,9 +20,14 @@ func TestLongPollKeepsMessagesBetweenPollsOnAnyNode(t *testing.T) {
 		name string
 		addr string
 	}{{"owner node", gw1.Addr()}, {"other node", gw2.Addr()}} {
+		before := metric(t, gw1.Addr(), "herald_messages_received_total")
 		for i := 0; i < 20; i++ {
 			mustPublish(t, apiNode.Addr(), "feed", fmt.Sprintf(`{"round":%d,"i":%d}`, round, i))
 		}
+		// All 20 reach the session's node before the client polls again.
+		eventually(t, 5*time.Second, "messages at the owner node", func() bool {
+			return metric(t, gw1.Addr(), "herald_messages_received_total") == before+20
+		})
 		status, got, body := poll(t, target.addr, "session="+session+"&timeout=5s")
 		if status != http.StatusOK {
 			t.Fatalf("%s: poll: %d %s", target.name, status, body)

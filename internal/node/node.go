@@ -56,9 +56,14 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 func (n *Node) Start() error {
 	cfg := &n.cfg
 	var h *hub.Hub
+	var received func()
 	b, err := bus.Start(bus.Options{
 		Name: cfg.Name, Prefix: cfg.SubjectPrefix,
-		Handler: func(ch string, data []byte) { h.Publish(ch, data) },
+		Handler: func(ch string, data []byte) {
+			if h.Publish(ch, data) > 0 {
+				received()
+			}
+		},
 		URL:     cfg.NATSURL, Creds: cfg.NATSCreds, NKey: cfg.NATSNKey,
 		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
 		TLSCA: cfg.NATSTLSCA, TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey,
@@ -79,6 +84,7 @@ func (n *Node) Start() error {
 		NATSDropped:   func() float64 { s := b.Stats(); return float64(s.Invalid + s.SlowConsumers) },
 		Reconnects:    func() float64 { return float64(b.Stats().Reconnects) },
 	})
+	received = n.metrics.Received.Inc
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", n.healthz)
