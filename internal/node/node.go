@@ -64,7 +64,7 @@ func (n *Node) Start() error {
 				received()
 			}
 		},
-		URL:     cfg.NATSURL, Creds: cfg.NATSCreds, NKey: cfg.NATSNKey,
+		URL: cfg.NATSURL, Creds: cfg.NATSCreds, NKey: cfg.NATSNKey,
 		User: cfg.NATSUser, Password: cfg.NATSPassword, Token: cfg.NATSToken,
 		TLSCA: cfg.NATSTLSCA, TLSCert: cfg.NATSTLSCert, TLSKey: cfg.NATSTLSKey,
 		Listen: cfg.NATSListen, ClusterName: cfg.ClusterName,
