@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -135,6 +136,14 @@ func (n *Node) Start() error {
 		nats = fmt.Sprintf("embedded NATS (clients %q, cluster %q)", cfg.NATSListen, cfg.ClusterListen)
 	}
 	n.log.Info("herald node started", "listen", ln.Addr().String(), "role", cfg.Role, "nats", nats)
+	for _, l := range []struct{ flag, addr string }{{"nats-listen", cfg.NATSListen}, {"cluster-listen", cfg.ClusterListen}} {
+		if l.addr != "" && !loopback(l.addr) {
+			n.log.Warn("the embedded NATS server accepts unauthenticated connections here: keep this address on a private network", "flag", l.flag, "addr", l.addr)
+		}
+	}
+	if slices.Contains(cfg.AllowedOrigins, "*") {
+		n.log.Warn("--allowed-origins '*': pages from any site may open client connections")
+	}
 	if cfg.ServesAPI() && cfg.APIKey == "" {
 		n.log.Warn("no --api-key set: the publish API answers loopback clients only")
 	}
@@ -222,6 +231,19 @@ func writeJSON(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body + "\n"))
+}
+
+// loopback reports whether host:port names a loopback host.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func boolFloat(b bool) float64 {
