@@ -72,7 +72,6 @@ type Config struct {
 // Default returns a Config holding every default.
 func Default() Config {
 	return Config{
-		Name:             defaultName(),
 		Listen:           ":8080",
 		Role:             RoleAll,
 		LogFormat:        "text",
@@ -96,10 +95,15 @@ func Default() Config {
 	}
 }
 
-func defaultName() string {
+// DefaultName is the node name used when none is given: the host name and
+// the port of listen, such as "web-3:8080".
+func DefaultName(listen string) string {
 	h, err := os.Hostname()
 	if err != nil || h == "" {
 		h = "herald"
+	}
+	if _, port, err := net.SplitHostPort(listen); err == nil {
+		return h + ":" + port
 	}
 	return h
 }
@@ -118,8 +122,8 @@ func (c *Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
-	if strings.TrimSpace(c.Name) == "" {
-		bad("name: must not be empty")
+	if c.Name != "" && strings.TrimSpace(c.Name) == "" {
+		bad("name: must not be blank")
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen: %q is not host:port: %v", c.Listen, err)

@@ -367,7 +367,7 @@ func UnknownEnv(environ []string) []string {
 // usage is the help for each option's flag. A word in backquotes names the
 // flag's value in help output.
 var usage = map[string]string{
-	"name":       "node name, shown in logs and metrics; defaults to the host name",
+	"name":       "node name, shown to clients and in logs; default: <host name>:<port of --listen>",
 	"listen":     "`host:port` to serve clients and the API on",
 	"role":       "what this node serves: all, gateway (client connections only) or api (publish API only)",
 	"log-format": "log format: text or json",

@@ -49,6 +49,9 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Name == "" {
+		cfg.Name = config.DefaultName(cfg.Listen)
+	}
 	return &Node{cfg: cfg, log: log.With("node", cfg.Name), id: nuid.Next()}, nil
 }
 
