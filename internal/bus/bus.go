@@ -72,6 +72,7 @@ type Bus struct {
 	done    chan struct{}
 	wg      sync.WaitGroup
 
+	closing    atomic.Bool
 	watches    atomic.Int64
 	reconnects atomic.Uint64
 	invalid    atomic.Uint64
@@ -114,7 +115,9 @@ func Start(opts Options) (*Bus, error) {
 		nats.MaxPingsOutstanding(3),
 		nats.ConnectHandler(func(*nats.Conn) { b.log.Info("NATS connected") }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			b.log.Warn("NATS disconnected; reconnecting", "err", err)
+			if !b.closing.Load() {
+				b.log.Warn("NATS disconnected; reconnecting", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.reconnects.Add(1)
@@ -286,6 +289,7 @@ func (b *Bus) stopWorkers() {
 // Close drains the NATS connection (pending messages are delivered,
 // subscriptions end), stops the workers and the embedded server.
 func (b *Bus) Close(ctx context.Context) error {
+	b.closing.Store(true)
 	var err error
 	if b.nc.IsConnected() {
 		closed := make(chan struct{})

@@ -131,12 +131,16 @@ func (n *Node) Start() error {
 	n.served = make(chan error, 1)
 	go func() { n.served <- n.srv.Serve(ln) }()
 
-	nats := "embedded NATS (in-process only)"
-	switch {
-	case !cfg.Embedded():
-		nats = "NATS at " + cfg.NATSURL
-	case cfg.NATSListen != "" || cfg.ClusterListen != "":
-		nats = fmt.Sprintf("embedded NATS (clients %q, cluster %q)", cfg.NATSListen, cfg.ClusterListen)
+	nats := "NATS at " + cfg.NATSURL
+	if cfg.Embedded() {
+		clients, cluster := "in-process only", "none"
+		if cfg.NATSListen != "" {
+			clients = cfg.NATSListen
+		}
+		if cfg.ClusterListen != "" {
+			cluster = cfg.ClusterListen
+		}
+		nats = fmt.Sprintf("embedded (clients: %s; cluster: %s)", clients, cluster)
 	}
 	n.log.Info("herald node started", "listen", ln.Addr().String(), "role", cfg.Role, "nats", nats)
 	for _, l := range []struct{ flag, addr string }{{"nats-listen", cfg.NATSListen}, {"cluster-listen", cfg.ClusterListen}} {
