@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/heraldrt/herald/internal/metrics"
 	"github.com/heraldrt/herald/internal/protocol"
@@ -162,7 +164,7 @@ func (a *API) broadcast(body []byte) *protocol.Error {
 			return perr
 		}
 	}
-	return a.send(req.Channels, req.Data)
+	return a.send(slices.Compact(slices.Sorted(slices.Values(req.Channels))), req.Data)
 }
 
 func (a *API) checkData(data json.RawMessage) *protocol.Error {
@@ -171,6 +173,9 @@ func (a *API) checkData(data json.RawMessage) *protocol.Error {
 	}
 	if len(data) > a.opts.MaxMessageBytes {
 		return protocol.NewError(protocol.CodeMessageTooLarge, fmt.Sprintf("data is over %d bytes (see --max-message-bytes)", a.opts.MaxMessageBytes))
+	}
+	if !utf8.Valid(data) {
+		return protocol.NewError(protocol.CodeBadRequest, `"data" is not valid UTF-8`)
 	}
 	return nil
 }

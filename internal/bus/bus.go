@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -21,7 +22,7 @@ import (
 var ErrNotConnected = errors.New("bus: NATS is not connected")
 
 // Handler receives the messages of watched channels. data is the NATS
-// payload, already checked to be one valid JSON value.
+// payload, already checked to be one valid JSON value in UTF-8.
 type Handler func(channel string, data []byte)
 
 // Options configure a Bus.
@@ -268,9 +269,9 @@ func (b *Bus) work(in <-chan *nats.Msg) {
 	for {
 		select {
 		case m := <-in:
-			if !json.Valid(m.Data) {
+			if !utf8.Valid(m.Data) || !json.Valid(m.Data) {
 				if b.invalid.Add(1) == 1 || b.log.Enabled(context.Background(), slog.LevelDebug) {
-					b.log.Warn("dropped a message that is not valid JSON (counted in herald_messages_dropped_total)", "subject", m.Subject)
+					b.log.Warn("dropped a message that is not valid UTF-8 JSON (counted in herald_nats_dropped_total)", "subject", m.Subject)
 				}
 				continue
 			}

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/protocol"
@@ -56,7 +57,7 @@ func wsControl(op byte, payload []byte) []byte {
 func wsCloseFrame(code int, reason string) []byte {
 	p := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
 	if len(reason) > 123 {
-		reason = reason[:123]
+		reason = strings.ToValidUTF8(reason[:123], "")
 	}
 	return wsControl(opClose, append(p, reason...))
 }

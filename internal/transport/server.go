@@ -61,6 +61,12 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ws", s.serveWebSocket)
 	mux.HandleFunc("GET /sse", s.serveSSE)
 	mux.HandleFunc("GET /poll", s.servePoll)
+	for _, path := range []string{"/ws", "/sse", "/poll"} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", http.MethodGet)
+			writeError(w, protocol.NewError(protocol.CodeMethodNotAllowed, r.Method+" is not allowed here; use GET"))
+		})
+	}
 }
 
 // Clients returns the number of live clients of all transports.

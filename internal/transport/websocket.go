@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,10 @@ var _ client = (*wsConn)(nil)
 
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(w, r) {
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		writeError(w, protocol.NewError(protocol.CodeBadRequest, "this endpoint speaks WebSocket: send a GET with Upgrade: websocket"))
 		return
 	}
 	up := ws.HTTPUpgrader{Timeout: s.cfg.WriteTimeout}
@@ -239,15 +244,28 @@ func (c *wsConn) control(h ws.Header, r io.Reader) error {
 	case ws.OpPing:
 		c.send(wsControl(opPong, payload))
 	case ws.OpClose:
-		// Echo the client's close code, then end.
-		code := 1000
-		if len(payload) >= 2 {
-			code = int(payload[0])<<8 | int(payload[1])
-		}
-		c.out.close(wsCloseFrame(code, ""))
+		c.out.close(wsCloseFrame(closeEcho(payload), ""))
 		return errClientClosed
 	}
 	return nil
+}
+
+// closeEcho is the code to answer a client's close frame with: its own
+// code when that is one a peer may send, 1002 for a malformed close
+// payload, else 1000.
+func closeEcho(payload []byte) int {
+	switch len(payload) {
+	case 0:
+		return 1000
+	case 1:
+		return 1002
+	}
+	code := int(payload[0])<<8 | int(payload[1])
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1011, code >= 3000 && code <= 4999:
+		return code
+	}
+	return 1002
 }
 
 // readFailed ends the connection after a read error, with the close code

@@ -1,0 +1,186 @@
+package transport
+
+import (
+	"net/http/httptest"
+	"testing"
+)
+
+func TestOriginAllowed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		host     string // the request's Host
+		origin   string // "" sends no Origin header
+		patterns []string
+		want     bool
+	}{
+		// No Origin: not a browser, allowed whatever the patterns.
+		{"no origin", "herald.example:8080", "", nil, true},
+		{"no origin with patterns", "herald.example:8080", "", []string{"https://app.example"}, true},
+
+		// No patterns: same host only.
+		{"same host", "herald.example:8080", "http://herald.example:8080", nil, true},
+		{"same host other scheme", "herald.example:8080", "https://herald.example:8080", nil, true},
+		{"same host with path", "herald.example", "http://herald.example/page", nil, true},
+		{"same host other case", "Herald.Example", "http://herald.EXAMPLE", nil, true},
+		{"same name other port", "herald.example:8080", "http://herald.example:9090", nil, false},
+		{"same name no port", "herald.example:8080", "http://herald.example", nil, false},
+		{"other host", "herald.example", "http://evil.example", nil, false},
+		{"host as suffix", "herald.example", "http://evilherald.example", nil, false},
+		{"host as prefix", "herald.example", "http://herald.example.evil", nil, false},
+		{"userinfo trick", "herald.example", "http://herald.example@evil.example", nil, false},
+		{"loopback", "127.0.0.1:8080", "http://127.0.0.1:8080", nil, true},
+		{"localhost vs 127.0.0.1", "127.0.0.1:8080", "http://localhost:8080", nil, false},
+
+		// Malformed origins are refused.
+		{"null", "herald.example", "null", nil, false},
+		{"no scheme", "herald.example", "herald.example", nil, false},
+		{"no host", "herald.example", "http://", nil, false},
+		{"bad ipv6", "herald.example", "http://[::1", nil, false},
+		{"bad port", "herald.example", "http://herald.example:port", nil, false},
+		{"control byte", "herald.example", "http://herald.example\x7f", nil, false},
+		{"spaces", "herald.example", "http://herald .example", nil, false},
+
+		// "*": any well-formed origin.
+		{"star", "herald.example", "https://anything.example", []string{"*"}, true},
+		{"star after others", "herald.example", "https://anything.example", []string{"https://a.example", "*"}, true},
+		{"star and malformed", "herald.example", "http://[::1", []string{"*"}, false},
+		// "null" (sandboxed frames, file: pages) has no host, so even "*"
+		// refuses it.
+		{"star and null", "herald.example", "null", []string{"*"}, false},
+
+		// Exact patterns.
+		{"exact", "herald.example", "https://app.example.com", []string{"https://app.example.com"}, true},
+		{"exact other scheme", "herald.example", "http://app.example.com", []string{"https://app.example.com"}, false},
+		{"exact other port", "herald.example", "https://app.example.com:8443", []string{"https://app.example.com"}, false},
+		{"exact with port", "herald.example", "https://app.example.com:8443", []string{"https://app.example.com:8443"}, true},
+		{"exact trailing slash in pattern", "herald.example", "https://app.example.com", []string{"https://app.example.com/"}, true},
+		{"exact pattern case", "herald.example", "https://app.example.com", []string{"HTTPS://App.Example.COM"}, true},
+		{"exact origin case", "herald.example", "HTTPS://APP.EXAMPLE.COM", []string{"https://app.example.com"}, true},
+		{"exact origin path ignored", "herald.example", "https://app.example.com/x/y", []string{"https://app.example.com"}, true},
+		{"exact suffix", "herald.example", "https://app.example.com.evil", []string{"https://app.example.com"}, false},
+		{"exact second pattern", "herald.example", "https://b.example", []string{"https://a.example", "https://b.example"}, true},
+		// With patterns the node's own host is no longer implied.
+		{"patterns exclude own host", "herald.example", "http://herald.example", []string{"https://app.example"}, false},
+
+		// Wildcard patterns.
+		{"wildcard subdomain", "h", "https://app.example.com", []string{"https://*.example.com"}, true},
+		{"wildcard nested subdomain", "h", "https://a.b.example.com", []string{"https://*.example.com"}, true},
+		{"wildcard bare domain", "h", "https://example.com", []string{"https://*.example.com"}, false},
+		{"wildcard other domain", "h", "https://example.com.evil", []string{"https://*.example.com"}, false},
+		{"wildcard lookalike", "h", "https://evilexample.com", []string{"https://*.example.com"}, false},
+		{"wildcard other scheme", "h", "http://app.example.com", []string{"https://*.example.com"}, false},
+		{"wildcard port", "h", "http://localhost:3000", []string{"http://localhost:*"}, true},
+		{"wildcard port no port", "h", "http://localhost", []string{"http://localhost:*"}, false},
+		{"wildcard scheme", "h", "wss://app.example.com", []string{"*://app.example.com"}, true},
+		{"question mark", "h", "https://a1.example.com", []string{"https://a?.example.com"}, true},
+		{"class", "h", "https://b.example.com", []string{"https://[ab].example.com"}, true},
+		{"malformed pattern", "h", "https://a.example.com", []string{"https://[.example.com"}, false},
+		{"malformed pattern then good", "h", "https://a.example.com", []string{"https://[", "https://a.example.com"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := httptest.NewRequest("GET", "/ws", nil)
+			r.Host = tt.host
+			if tt.origin != "" {
+				r.Header.Set("Origin", tt.origin)
+			}
+			if got := originAllowed(r, tt.patterns); got != tt.want {
+				t.Errorf("originAllowed(Host %q, Origin %q, %q) = %v, want %v", tt.host, tt.origin, tt.patterns, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAllowCORS(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/sse", nil)
+	allowCORS(rec, r)
+	if v := rec.Header().Get("Access-Control-Allow-Origin"); v != "" {
+		t.Errorf("no Origin: Access-Control-Allow-Origin %q", v)
+	}
+	rec = httptest.NewRecorder()
+	r.Header.Set("Origin", "https://app.example")
+	allowCORS(rec, r)
+	if v := rec.Header().Get("Access-Control-Allow-Origin"); v != "https://app.example" {
+		t.Errorf("Access-Control-Allow-Origin %q", v)
+	}
+	if v := rec.Header().Get("Vary"); v != "Origin" {
+		t.Errorf("Vary %q", v)
+	}
+}
+
+func TestMatchChannel(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		pattern, channel string
+		want             bool
+	}{
+		{"chat", "chat", true},
+		{"chat", "chats", false},
+		{"chat", "cha", false},
+		{"chat", "chat.room", false},
+		{"chat.room", "chat", false},
+		{"a.b.c", "a.b.c", true},
+		{"a.b.c", "a.b.d", false},
+
+		{"*", "a", true},
+		{"*", "a.b", false},
+		{"chat.*", "chat.room", true},
+		{"chat.*", "chat", false},
+		{"chat.*", "chat.room.x", false},
+		{"*.room", "chat.room", true},
+		{"*.room", "chat.hall", false},
+		{"a.*.c", "a.b.c", true},
+		{"a.*.c", "a.b.b.c", false},
+		{"*.*", "a.b", true},
+		{"*.*", "a", false},
+
+		{">", "a", true},
+		{">", "a.b.c", true},
+		{">", "", false},
+		{"chat.>", "chat.room", true},
+		{"chat.>", "chat.room.private", true},
+		{"chat.>", "chat", false},
+		{"chat.>", "chatter.x", false},
+		{"*.>", "a.b", true},
+		{"*.>", "a", false},
+		// '>' only counts as the last token; elsewhere it matches nothing
+		// a valid channel holds.
+		{"a.>.c", "a.b.c", false},
+		// Tokens are whole: no partial wildcards.
+		{"ch*", "chat", false},
+		{"chat.r>", "chat.room", false},
+	}
+	for _, tt := range tests {
+		if got := matchChannel(tt.pattern, tt.channel); got != tt.want {
+			t.Errorf("matchChannel(%q, %q) = %v, want %v", tt.pattern, tt.channel, got, tt.want)
+		}
+	}
+}
+
+func TestChannelAllowed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		patterns []string
+		channel  string
+		want     bool
+	}{
+		{nil, "chat", false},
+		{[]string{}, "chat", false},
+		{[]string{"chat.>"}, "chat.room", true},
+		{[]string{"chat.>"}, "news", false},
+		{[]string{"news", "chat.>"}, "news", true},
+		{[]string{"news", "chat.>"}, "chat.a.b", true},
+		{[]string{"news", "chat.>"}, "news.x", false},
+		{[]string{">"}, "anything.at.all", true},
+		{[]string{""}, "chat", false},
+	}
+	for _, tt := range tests {
+		if got := channelAllowed(tt.patterns, tt.channel); got != tt.want {
+			t.Errorf("channelAllowed(%q, %q) = %v, want %v", tt.patterns, tt.channel, got, tt.want)
+		}
+	}
+}
