@@ -1,0 +1,19 @@
+// Package transport turns client connections into hub subscriptions:
+// WebSocket (/ws), Server-Sent Events (/sse) and HTTP long-polling (/poll).
+//
+// Every client has a bounded outbox (messages and bytes). The hub pushes
+// shared, pre-encoded frames into it without blocking; one writer drains
+// it in batches, a WebSocket batch in a single writev. A client whose
+// outbox overflows is disconnected (3008) and its subscriptions freed at
+// once. An idle WebSocket connection holds one goroutine, blocked in a
+// read without a buffer; its writer goroutine exists only while frames are
+// queued.
+//
+// Long-poll sessions live on the node that created them; a poll reaching
+// another node is forwarded to the owner over NATS.
+//
+// Locks: a client's mutex (wsConn.mu, session.mu) and its outbox mutex are
+// never held together with each other or across a call into the hub. The
+// hub calls Deliver with a shard lock held, so Deliver only takes the
+// outbox lock and starts goroutines for anything that needs the hub.
+package transport
