@@ -28,8 +28,10 @@ type Handler func(channel string, data []byte)
 // Options configure a Bus.
 type Options struct {
 	Name    string // node name, used for the NATS connection and embedded server
+	ID      string // node id, unique per start; keeps embedded server names unique
 	Prefix  string // subject prefix; channels live under <Prefix>.ch.
 	Handler Handler
+	MaxData int // larger payloads from NATS are dropped; 0: no limit
 
 	// External NATS: when URL is empty an embedded server is started.
 	URL      string
@@ -269,9 +271,9 @@ func (b *Bus) work(in <-chan *nats.Msg) {
 	for {
 		select {
 		case m := <-in:
-			if !utf8.Valid(m.Data) || !json.Valid(m.Data) {
+			if tooBig := b.opts.MaxData > 0 && len(m.Data) > b.opts.MaxData; tooBig || !utf8.Valid(m.Data) || !json.Valid(m.Data) {
 				if b.invalid.Add(1) == 1 || b.log.Enabled(context.Background(), slog.LevelDebug) {
-					b.log.Warn("dropped a message that is not valid UTF-8 JSON (counted in herald_nats_dropped_total)", "subject", m.Subject)
+					b.log.Warn("dropped a message that is not valid UTF-8 JSON or is over max-message-bytes (counted in herald_nats_dropped_total)", "subject", m.Subject, "bytes", len(m.Data))
 				}
 				continue
 			}

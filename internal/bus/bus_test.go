@@ -64,7 +64,7 @@ func TestEmbeddedHasNoListenerByDefault(t *testing.T) {
 
 func TestDeliversJSONAndDropsTheRest(t *testing.T) {
 	var g got
-	b := start(t, bus.Options{Name: "n", Prefix: "app", Handler: g.add, Listen: "127.0.0.1:0"})
+	b := start(t, bus.Options{Name: "n", Prefix: "app", Handler: g.add, Listen: "127.0.0.1:0", MaxData: 16})
 	h, err := b.Watch("orders.eu")
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func TestDeliversJSONAndDropsTheRest(t *testing.T) {
 	if b.Subject("orders.eu") != "app.ch.orders.eu" {
 		t.Fatalf("subject = %s", b.Subject("orders.eu"))
 	}
-	for _, p := range []string{`{"id":1}`, `not json`, `[2]`} {
+	for _, p := range []string{`{"id":1}`, `not json`, "\"\xff\"", `"seventeen bytes!"`, `[2]`} {
 		if err := nc.Publish("app.ch.orders.eu", []byte(p)); err != nil {
 			t.Fatal(err)
 		}
@@ -91,7 +91,7 @@ func TestDeliversJSONAndDropsTheRest(t *testing.T) {
 	if m := g.all(); m[0] != `orders.eu={"id":1}` || m[1] != `orders.eu=[2]` {
 		t.Fatalf("delivered %q", m)
 	}
-	eventually(t, "invalid counted", func() bool { return b.Stats().Invalid == 1 })
+	eventually(t, "invalid counted", func() bool { return b.Stats().Invalid == 3 })
 
 	b.Unwatch(h)
 	if err := b.Sync(context.Background()); err != nil {

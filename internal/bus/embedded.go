@@ -16,7 +16,7 @@ import (
 // opts.ClusterListen is set.
 func startEmbedded(opts Options, log *slog.Logger) (*server.Server, error) {
 	so := &server.Options{
-		ServerName: serverName(opts.Name),
+		ServerName: serverName(opts.Name, opts.ID),
 		NoSigs:     true,
 		DontListen: opts.Listen == "",
 	}
@@ -69,9 +69,18 @@ func listening(o Options) string {
 	return strings.Join(addrs, " and ")
 }
 
-// serverName makes a NATS server name from a node name: no white space.
-func serverName(name string) string {
-	return strings.Join(strings.Fields(name), "_")
+// serverName makes a NATS server name from a node name and id: no white
+// space, and unique even if two nodes of a cluster share a name (NATS
+// refuses routes between servers of one name).
+func serverName(name, id string) string {
+	name = strings.Join(strings.Fields(name), "_")
+	if len(id) > 8 {
+		id = id[len(id)-8:]
+	}
+	if id == "" {
+		return name
+	}
+	return name + "-" + id
 }
 
 func splitHostPort(hp string) (string, int, error) {

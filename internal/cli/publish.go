@@ -62,10 +62,11 @@ error code and message are printed and the exit status is 1.`,
 }
 
 // publishRequest is the body of a request to /api/publish or /api/broadcast.
+// publishRequest is the body of a publish or broadcast request, without
+// its data, which is spliced in as given (json.Marshal would compact it).
 type publishRequest struct {
-	Channel  string          `json:"channel,omitempty"`
-	Channels []string        `json:"channels,omitempty"`
-	Data     json.RawMessage `json:"data"`
+	Channel  string   `json:"channel,omitempty"`
+	Channels []string `json:"channels,omitempty"`
 }
 
 func publish(cmd *cobra.Command, o publishOptions, args []string) error {
@@ -83,15 +84,16 @@ func publish(cmd *cobra.Command, o publishOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	req.Data = data
 	u, err := endpoint(o.url, path, map[string]string{"http": "http", "https": "https"})
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(req)
+	head, err := json.Marshal(req)
 	if err != nil {
 		return err
 	}
+	body := append(append(head[:len(head)-1], `,"data":`...), data...)
+	body = append(body, '}')
 
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()

@@ -15,6 +15,7 @@ import (
 type request struct {
 	method, path, auth, contentType string
 	body                            any
+	raw                             string
 }
 
 // apiServer starts an HTTP server that records each request and answers it
@@ -31,7 +32,7 @@ func apiServer(t *testing.T, status int, body string) (*httptest.Server, <-chan 
 		if err := json.Unmarshal(raw, &v); err != nil {
 			t.Errorf("request body %q is not JSON: %v", raw, err)
 		}
-		reqs <- request{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), v}
+		reqs <- request{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), v, string(raw)}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		io.WriteString(w, body)
@@ -98,7 +99,7 @@ func TestPublish(t *testing.T) {
 				t.Errorf("stdout = %q, want the server's response", res.stdout)
 			}
 			r := <-reqs
-			want := request{http.MethodPost, tt.wantPath, "Bearer secret", "application/json", decode(t, tt.wantBody)}
+			want := request{http.MethodPost, tt.wantPath, "Bearer secret", "application/json", decode(t, tt.wantBody), r.raw}
 			if !reflect.DeepEqual(r, want) {
 				t.Errorf("request = %+v, want %+v", r, want)
 			}
@@ -187,5 +188,19 @@ func TestPublishUsageErrors(t *testing.T) {
 			}
 			contains(t, "stderr", res.stderr, tt.want, "herald publish --help")
 		})
+	}
+}
+
+func TestPublishSendsDataAsGiven(t *testing.T) {
+	t.Parallel()
+	srv, reqs := apiServer(t, http.StatusOK, "{}")
+	data := `{ "n" : 1.50, "s":"\u00e9" }`
+	var out, errOut strings.Builder
+	if code := Run(context.Background(), []string{"publish", "--url", srv.URL, "news", data}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	r := <-reqs
+	if want := `{"channel":"news","data":` + data + `}`; r.raw != want {
+		t.Fatalf("body %s, want %s", r.raw, want)
 	}
 }

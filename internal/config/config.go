@@ -222,6 +222,9 @@ func (c *Config) Validate() error {
 	if c.DrainTimeout < 0 {
 		bad("drain-timeout: must not be negative, got %s", c.DrainTimeout)
 	}
+	if largest := c.MaxMessageBytes + c.MaxChannelLength + 64; c.QueueBytes > 0 && c.MaxMessageBytes > 0 && c.QueueBytes < largest {
+		bad("queue-bytes: %d cannot hold one message of max-message-bytes %d (needs at least %d)", c.QueueBytes, c.MaxMessageBytes, largest)
+	}
 	if c.PollTimeout > c.PollMaxTimeout {
 		bad("poll-timeout: %s is longer than poll-max-timeout %s", c.PollTimeout, c.PollMaxTimeout)
 	}

@@ -515,7 +515,7 @@ func writeRawFrame(t *testing.T, conn net.Conn, h ws.Header, payload []byte) {
 
 func TestBadInputWebSocketEndsConnection(t *testing.T) {
 	cfg := testConfig("bad-end")
-	cfg.MaxMessageBytes = 1024 // read limit: 1024 + 1024 command overhead
+	cfg.MaxMessageBytes = 1024 // read limit: 1024 + 255 (longest channel) + 1024 command overhead
 	n := startNode(t, cfg)
 	good := dialWS(t, n.Addr(), nil)
 	good.subscribe("live")
@@ -541,7 +541,7 @@ func TestBadInputWebSocketEndsConnection(t *testing.T) {
 			writeRawFrame(t, conn, text(true), bytes.Repeat([]byte("x"), 4096))
 		}, 3501, "too big"},
 		{"frame just over the read limit", func(t *testing.T, conn net.Conn) {
-			writeRawFrame(t, conn, text(true), bytes.Repeat([]byte("x"), 2049))
+			writeRawFrame(t, conn, text(true), bytes.Repeat([]byte("x"), 1024+255+1024+1))
 		}, 3501, "too big"},
 		{"fragments over the read limit", func(t *testing.T, conn net.Conn) {
 			writeRawFrame(t, conn, text(false), bytes.Repeat([]byte("x"), 1000))

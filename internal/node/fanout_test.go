@@ -103,7 +103,8 @@ func TestFanOutOnEmbeddedCluster(t *testing.T) {
 	}
 	nodes := make([]*node.Node, 3)
 	for i := range nodes {
-		cfg := testConfig(fmt.Sprintf("n%d", i+1))
+		// Two nodes share a name: their NATS servers must still route.
+		cfg := testConfig(fmt.Sprintf("n%d", min(i+1, 2)))
 		cfg.ClusterListen = routes[i]
 		cfg.ClusterRoutes = urls
 		nodes[i] = startNode(t, cfg)

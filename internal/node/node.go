@@ -62,7 +62,7 @@ func (n *Node) Start() error {
 	var h *hub.Hub
 	var received func()
 	b, err := bus.Start(bus.Options{
-		Name: cfg.Name, Prefix: cfg.SubjectPrefix,
+		Name: cfg.Name, ID: n.id, Prefix: cfg.SubjectPrefix, MaxData: cfg.MaxMessageBytes,
 		Handler: func(ch string, data []byte) {
 			if h.Publish(ch, data) > 0 {
 				received()

@@ -18,10 +18,10 @@ func TestGracefulShutdownTellsEveryClient(t *testing.T) {
 		c.subscribe("news")
 	}
 	sse := openSSE(t, n.Addr(), "news")
-	_, first, _ := poll(t, n.Addr(), "channel=news&timeout=0s")
+	// The long-poll client's first poll subscribes and then waits.
 	polled := make(chan pollResponse, 1)
 	go func() {
-		_, r, _ := poll(t, n.Addr(), "session="+first.Session+"&timeout=30s")
+		_, r, _ := poll(t, n.Addr(), "channel=news&timeout=30s")
 		polled <- r
 	}()
 	eventually(t, 5*time.Second, "all clients connected", func() bool {

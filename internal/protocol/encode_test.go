@@ -134,7 +134,7 @@ func TestAppendErrorBody(t *testing.T) {
 func TestAppendDisconnect(t *testing.T) {
 	t.Parallel()
 	known := []protocol.Disconnect{
-		protocol.DisconnectShutdown, protocol.DisconnectInternal, protocol.DisconnectKeepalive,
+		protocol.DisconnectShutdown, protocol.DisconnectKeepalive,
 		protocol.DisconnectSlowConsumer, protocol.DisconnectBadRequest, protocol.DisconnectMessageTooBig,
 		{Code: protocol.CloseBadRequest, Reason: "odd \"reason\"\n\xff", Reconnect: false},
 	}

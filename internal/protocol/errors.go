@@ -35,7 +35,6 @@ func NewError(code, message string) *Error { return &Error{Code: code, Message: 
 // 3000-3499: the client should reconnect; 3500-3999: it should not.
 const (
 	CloseShutdown      = 3001 // node is shutting down; reconnect (to any node)
-	CloseInternal      = 3002 // a server fault on this connection; reconnect
 	CloseKeepalive     = 3005 // no pong or frame within the keepalive timeout; reconnect
 	CloseSlowConsumer  = 3008 // the outbound queue overflowed; reconnect and reload state
 	CloseBadRequest    = 3500 // a protocol violation (binary frame, bad UTF-8, bad frame); do not reconnect
@@ -52,7 +51,6 @@ type Disconnect struct {
 // Known disconnects.
 var (
 	DisconnectShutdown      = Disconnect{CloseShutdown, "shutdown", true}
-	DisconnectInternal      = Disconnect{CloseInternal, "internal error", true}
 	DisconnectKeepalive     = Disconnect{CloseKeepalive, "keepalive timeout", true}
 	DisconnectSlowConsumer  = Disconnect{CloseSlowConsumer, "slow consumer", true}
 	DisconnectBadRequest    = Disconnect{CloseBadRequest, "bad request", false}

@@ -43,9 +43,17 @@ type session struct {
 	mu      sync.Mutex
 	ended   *protocol.Error      // set when the session is over
 	goodbye *protocol.Disconnect // set by disconnect, sent with the last poll
-	cancel  chan struct{}        // closed to end the poll in progress
+	current *pollTurn            // the poll in progress, if any
 	expiry  *time.Timer
 }
+
+// pollTurn is one poll of a session; stop ends it early with no messages.
+type pollTurn struct {
+	done chan struct{}
+	once sync.Once
+}
+
+func (t *pollTurn) stop() { t.once.Do(func() { close(t.done) }) }
 
 var _ hub.Subscriber = (*session)(nil)
 var _ client = (*session)(nil)
@@ -54,6 +62,7 @@ var _ client = (*session)(nil)
 type pollRequest struct {
 	Session string `json:"session"`
 	Timeout int64  `json:"timeout_ms"`
+	Cancel  bool   `json:"cancel,omitempty"` // the client gave up: end its poll without taking messages
 }
 
 // pollReply is the owner's answer: the HTTP status and body to return.
@@ -136,6 +145,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
@@ -186,12 +196,18 @@ func (p *polls) forward(ctx context.Context, owner, id string, timeout time.Dura
 		return errorReply(expired())
 	}
 	req, _ := json.Marshal(pollRequest{Session: id, Timeout: timeout.Milliseconds()})
-	ctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 	defer cancel()
-	m, err := p.s.NATS.RequestWithContext(ctx, p.s.Subject("poll", owner), req)
+	m, err := p.s.NATS.RequestWithContext(rctx, p.s.Subject("poll", owner), req)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return errorReply(expired())
+	case err != nil && ctx.Err() != nil:
+		// The client went away: tell the owner, so that messages arriving
+		// now stay buffered for the client's next poll.
+		stop, _ := json.Marshal(pollRequest{Session: id, Cancel: true})
+		_ = p.s.NATS.Publish(p.s.Subject("poll", owner), stop)
+		return errorReply(protocol.NewError(protocol.CodeUnavailable, "poll abandoned"))
 	case err != nil:
 		return errorReply(protocol.NewError(protocol.CodeUnavailable, "the node holding this session did not answer; poll again"))
 	}
@@ -199,7 +215,7 @@ func (p *polls) forward(ctx context.Context, owner, id string, timeout time.Dura
 	if json.Unmarshal(m.Data, &rep) != nil || rep.Status == 0 {
 		return errorReply(protocol.NewError(protocol.CodeInternal, "bad answer from the node holding this session"))
 	}
-	return rep.Status, rep.Body
+	return rep.Status, append(rep.Body, '\n') // json.Marshal compacted it
 }
 
 // serveForwarded answers a poll forwarded by another node.
@@ -209,12 +225,30 @@ func (p *polls) serveForwarded(m *nats.Msg) {
 	var body []byte
 	if err := json.Unmarshal(m.Data, &req); err != nil {
 		status, body = errorReply(protocol.NewError(protocol.CodeBadRequest, "bad forwarded poll"))
+	} else if req.Cancel {
+		p.stopPoll(req.Session)
+		return
 	} else {
 		timeout := min(time.Duration(req.Timeout)*time.Millisecond, p.s.cfg.PollMaxTimeout)
 		status, body = p.poll(context.Background(), req.Session, timeout)
 	}
 	rep, _ := json.Marshal(pollReply{Status: status, Body: body})
 	_ = m.Respond(rep)
+}
+
+// stopPoll ends the poll in progress of a local session, if any.
+func (p *polls) stopPoll(id string) {
+	p.mu.Lock()
+	sess := p.sessions[id]
+	p.mu.Unlock()
+	if sess == nil {
+		return
+	}
+	sess.mu.Lock()
+	if sess.current != nil {
+		sess.current.stop()
+	}
+	sess.mu.Unlock()
 }
 
 // create starts a session subscribed to chans.
@@ -228,8 +262,17 @@ func (p *polls) create(ctx context.Context, chans []string) (*session, *protocol
 	p.s.Metrics.Connections(metrics.LongPoll).Inc()
 	for _, ch := range chans {
 		if err := p.s.Hub.Subscribe(ctx, ch, sess); err != nil {
-			sess.end(protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error()))
-			return nil, protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error())
+			perr := protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error())
+			sess.end(perr)
+			return nil, perr
+		}
+	}
+	sess.mu.Lock()
+	ended := sess.ended != nil
+	sess.mu.Unlock()
+	if ended { // shut down while subscribing: undo what end could not see
+		for _, ch := range chans {
+			p.s.Hub.Unsubscribe(ch, sess)
 		}
 	}
 	return sess, nil
@@ -245,16 +288,16 @@ func (p *polls) wait(ctx context.Context, sess *session, timeout time.Duration) 
 		sess.mu.Unlock()
 		return errorReply(err)
 	}
-	if sess.cancel != nil {
-		close(sess.cancel)
+	if sess.current != nil {
+		sess.current.stop() // a newer poll ends the older one
 	}
-	cancel := make(chan struct{})
-	sess.cancel = cancel
+	turn := &pollTurn{done: make(chan struct{})}
+	sess.current = turn
 	if sess.expiry != nil {
 		sess.expiry.Stop()
 	}
 	sess.mu.Unlock()
-	defer sess.pollDone(cancel)
+	defer sess.pollDone(turn)
 
 	t := time.NewTimer(timeout)
 	defer t.Stop()
@@ -267,7 +310,7 @@ func (p *polls) wait(ctx context.Context, sess *session, timeout time.Duration) 
 		case <-sess.wakeup:
 		case <-t.C:
 			return sess.respond(nil, 0, false)
-		case <-cancel:
+		case <-turn.done:
 			return sess.respond(nil, 0, false)
 		case <-ctx.Done():
 			return errorReply(protocol.NewError(protocol.CodeUnavailable, "poll abandoned"))
@@ -276,13 +319,13 @@ func (p *polls) wait(ctx context.Context, sess *session, timeout time.Duration) 
 }
 
 // pollDone starts the session's expiry clock when its current poll ends.
-func (sess *session) pollDone(cancel chan struct{}) {
+func (sess *session) pollDone(turn *pollTurn) {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	if sess.cancel != cancel || sess.ended != nil {
+	if sess.current != turn || sess.ended != nil {
 		return // superseded by a newer poll, or over
 	}
-	sess.cancel = nil
+	sess.current = nil
 	ttl := sess.p.s.cfg.PollSessionTTL
 	if sess.expiry == nil {
 		sess.expiry = time.AfterFunc(ttl, func() { sess.end(expired()) })
@@ -339,7 +382,8 @@ func (sess *session) end(err *protocol.Error) {
 	}
 	sess.mu.Unlock()
 
-	sess.out.close()
+	n, _ := sess.out.close()
+	sess.p.s.Metrics.Dropped.Add(float64(n))
 	sess.wake()
 	p := sess.p
 	for _, ch := range sess.channels {
@@ -381,7 +425,7 @@ func (sess *session) Deliver(m *hub.Message) {
 func (sess *session) disconnect(d protocol.Disconnect) {
 	sess.mu.Lock()
 	sess.goodbye = &d
-	polling := sess.cancel != nil
+	polling := sess.current != nil
 	sess.mu.Unlock()
 	sess.out.seal()
 	if polling {

@@ -118,5 +118,8 @@ func (s *Server) channels(r *http.Request) ([]string, *protocol.Error) {
 	return chans, nil
 }
 
+// seconds is d in whole seconds, rounded, at least 1.
+func seconds(d time.Duration) int { return max(1, int(d.Round(time.Second)/time.Second)) }
+
 // writeError writes the JSON error body with the status its code maps to.
 func writeError(w http.ResponseWriter, err *protocol.Error) { protocol.WriteHTTPError(w, err) }

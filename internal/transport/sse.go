@@ -65,7 +65,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	allowCORS(w, r)
 	w.WriteHeader(http.StatusOK)
-	welcome := appendSSEEvent(nil, "welcome", protocol.AppendWelcome(nil, nuid.Next(), s.NodeName, int(s.cfg.SSEHeartbeat/time.Second)))
+	welcome := appendSSEEvent(nil, "welcome", protocol.AppendWelcome(nil, nuid.Next(), s.NodeName, seconds(s.cfg.SSEHeartbeat)))
 	if c.write(rc, w, [][]byte{welcome}) != nil {
 		return
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 // commandOverhead is room for a command's own fields on top of the largest
-// publishable data.
+// publishable data and the longest channel name.
 const commandOverhead = 1024
 
 // wsConn is one WebSocket client. An idle connection holds one goroutine
@@ -67,8 +67,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	c.ping = time.AfterFunc(s.cfg.PingInterval, c.keepalive)
 	s.clients.add(c)
 	s.Metrics.Connections(metrics.WebSocket).Inc()
-	ping := int(s.cfg.PingInterval.Round(time.Second) / time.Second)
-	c.send(wsFrame(protocol.AppendWelcome(nil, c.id, s.NodeName, ping)))
+	c.send(wsFrame(protocol.AppendWelcome(nil, c.id, s.NodeName, seconds(s.cfg.PingInterval))))
 	// A fresh goroutine keeps the idle stack small: the handler's own
 	// stack has grown through the HTTP machinery.
 	go c.readLoop(src)
@@ -120,8 +119,12 @@ func (c *wsConn) reply(id uint64, err *protocol.Error) {
 // keepalive sends a ping and re-arms itself. The read deadline, pushed out
 // by every frame the client sends (its pongs too), ends dead connections.
 func (c *wsConn) keepalive() {
-	if c.out.push(wsPingFrame, false) == pushed {
+	switch c.out.push(wsPingFrame, false) {
+	case pushed:
 		c.ping.Reset(c.s.cfg.PingInterval)
+	case overflow:
+		c.s.Metrics.SlowConsumers.Inc()
+		c.disconnect(protocol.DisconnectSlowConsumer)
 	}
 }
 
@@ -194,7 +197,7 @@ func (c *wsConn) writeLoop() {
 
 // readLoop reads client frames until the connection ends.
 func (c *wsConn) readLoop(src io.Reader) {
-	limit := int64(c.s.cfg.MaxMessageBytes + commandOverhead)
+	limit := int64(c.s.cfg.MaxMessageBytes + c.s.cfg.MaxChannelLength + commandOverhead)
 	rd := wsutil.Reader{
 		Source:         src,
 		State:          ws.StateServerSide,
