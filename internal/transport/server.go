@@ -118,6 +118,19 @@ func (s *Server) channels(r *http.Request) ([]string, *protocol.Error) {
 	return chans, nil
 }
 
+// deliver queues a published message for a streaming client; a full queue
+// disconnects the client as a slow consumer.
+func (s *Server) deliver(out *outbox, frame []byte, c client) {
+	switch out.push(frame, true) {
+	case overflow:
+		s.Metrics.Dropped.Inc()
+		s.Metrics.SlowConsumers.Inc()
+		c.disconnect(protocol.DisconnectSlowConsumer)
+	case dropped:
+		s.Metrics.Dropped.Inc()
+	}
+}
+
 // seconds is d in whole seconds, rounded, at least 1.
 func seconds(d time.Duration) int { return max(1, int(d.Round(time.Second)/time.Second)) }
 

@@ -123,16 +123,7 @@ func (c *sseConn) wake() {
 }
 
 // Deliver queues a published message; a full queue disconnects the client.
-func (c *sseConn) Deliver(m *hub.Message) {
-	switch c.out.push(m.Bytes(sseFormat), true) {
-	case overflow:
-		c.s.Metrics.Dropped.Inc()
-		c.s.Metrics.SlowConsumers.Inc()
-		c.disconnect(protocol.DisconnectSlowConsumer)
-	case dropped:
-		c.s.Metrics.Dropped.Inc()
-	}
-}
+func (c *sseConn) Deliver(m *hub.Message) { c.s.deliver(&c.out, m.Bytes(sseFormat), c) }
 
 // disconnect sends a disconnect event, after which the stream ends.
 func (c *sseConn) disconnect(d protocol.Disconnect) {

@@ -92,16 +92,7 @@ func (b *bufferedConn) Read(p []byte) (int, error) {
 
 // Deliver queues a published message; a full queue disconnects the client
 // as a slow consumer.
-func (c *wsConn) Deliver(m *hub.Message) {
-	switch c.out.push(m.Bytes(wsFormat), true) {
-	case overflow:
-		c.s.Metrics.Dropped.Inc()
-		c.s.Metrics.SlowConsumers.Inc()
-		c.disconnect(protocol.DisconnectSlowConsumer)
-	case dropped:
-		c.s.Metrics.Dropped.Inc()
-	}
-}
+func (c *wsConn) Deliver(m *hub.Message) { c.s.deliver(&c.out, m.Bytes(wsFormat), c) }
 
 // send queues a frame of the connection's own (welcome, reply, pong). A
 // reply that overflows the queue disconnects the client as well.
