@@ -6,7 +6,7 @@ BIN      ?= bin/herald
 FUZZTIME ?= 10s
 ARGS     ?=
 
-.PHONY: help build run test lint fuzz bench clean
+.PHONY: help build run test lint fuzz bench clean screenshot
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 8
@@ -40,3 +40,6 @@ bench: ## run the benchmarks once, with allocations
 
 clean: ## remove build output
 	rm -rf bin
+
+screenshot: ## refresh docs/demo.png from the browser test of the demo page
+	HERALD_SCREENSHOT=docs/demo.png $(GO) test -count=1 -run 'TestDemoBothPanesReceiveOverEveryTransport/websocket' ./internal/demo/

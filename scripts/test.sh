@@ -6,7 +6,8 @@
 # Usage: scripts/test.sh [all|lint|test]
 #   all   (default) lint, then test
 #   lint  gofmt check and go vet
-#   test  go test with the race detector
+#   test  go test with the race detector (browser tests in headless Chromium),
+#         and herald.js unit tests with node --test
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -55,6 +56,15 @@ install_deps() {
 		if ! command -v "${cc:-gcc}" >/dev/null 2>&1; then
 			apt_install gcc libc6-dev
 		fi
+		# The browser tests drive Debian's Chromium (no browser download).
+		if [ -z "${HERALD_SKIP_BROWSER:-}" ] && [ -z "${HERALD_CHROMIUM:-}" ] &&
+			! command -v chromium >/dev/null 2>&1; then
+			apt_install chromium
+		fi
+		# herald.js's unit tests run on Node's own test runner.
+		if ! command -v node >/dev/null 2>&1; then
+			apt_install nodejs
+		fi
 	fi
 }
 # ---------------------------------------------------------------------------
@@ -82,6 +92,8 @@ lint() {
 unit() {
 	say "go test -race -count=1 -timeout 20m ./..."
 	CGO_ENABLED=1 go test -race -count=1 -timeout 20m ./...
+	say "node --test (clients/js)"
+	(cd clients/js && node --test test/)
 }
 
 install_deps

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/heraldrt/herald/internal/metrics"
@@ -30,6 +31,7 @@ type Options struct {
 	MaxMessageBytes  int
 	MaxChannelLength int
 	Publisher        Publisher
+	Ping             bool // serve POST /ping, the demo backend's endpoint
 	Metrics          *metrics.Metrics
 	Logger           *slog.Logger
 }
@@ -58,6 +60,9 @@ func New(opts Options) *API {
 func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/publish", a.guard(a.publish))
 	mux.Handle("POST /api/broadcast", a.guard(a.broadcast))
+	if a.opts.Ping {
+		mux.HandleFunc("POST /ping", a.ping)
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/api/publish", "/api/broadcast":
@@ -205,4 +210,24 @@ func decode(body []byte, v any) *protocol.Error {
 		return protocol.NewError(protocol.CodeBadRequest, "request body is not a valid JSON object: "+err.Error())
 	}
 	return nil
+}
+
+// PingChannel is where POST /ping publishes.
+const PingChannel = "updates"
+
+// ping is what a typical app backend does when its page asks: it publishes
+// to a channel through Herald and answers. It takes no key: it is a demo
+// endpoint, off unless --ping is set.
+func (a *API) ping(w http.ResponseWriter, _ *http.Request) {
+	now := time.Now()
+	msg, _ := json.Marshal(struct {
+		SendTime string `json:"sendTime"`
+		SentAtMs int64  `json:"sentAtMs"`
+	}{now.Format(time.ANSIC), now.UnixMilli()})
+	if perr := a.send([]string{PingChannel}, msg); perr != nil {
+		protocol.WriteHTTPError(w, perr)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"message":"pong"}`+"\n")
 }

@@ -25,6 +25,9 @@ func startEmbedded(opts Options, log *slog.Logger) (*server.Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bus: nats-listen: %w", err)
 		}
+		if port == 0 {
+			port = server.RANDOM_PORT
+		}
 		so.Host, so.Port = host, port
 	}
 	if opts.ClusterListen != "" {
@@ -36,6 +39,9 @@ func startEmbedded(opts Options, log *slog.Logger) (*server.Server, error) {
 		host, port, err := splitHostPort(opts.ClusterListen)
 		if err != nil {
 			return nil, fmt.Errorf("bus: cluster-listen: %w", err)
+		}
+		if port == 0 {
+			port = server.RANDOM_PORT
 		}
 		so.Cluster = server.ClusterOpts{Name: opts.ClusterName, Host: host, Port: port}
 		if len(opts.ClusterRoutes) > 0 {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -65,6 +66,12 @@ type Config struct {
 	// Publish API.
 	APIKey string `koanf:"api-key"`
 
+	// Web UI, demo endpoint and cluster stats.
+	UI            bool          `koanf:"ui"`
+	UIGateways    []string      `koanf:"ui-gateways"`
+	Ping          bool          `koanf:"ping"`
+	StatsInterval time.Duration `koanf:"stats-interval"`
+
 	// Shutdown.
 	DrainTimeout time.Duration `koanf:"drain-timeout"`
 }
@@ -92,6 +99,7 @@ func Default() Config {
 		PollSessionTTL:   60 * time.Second,
 		PollBuffer:       1000,
 		DrainTimeout:     10 * time.Second,
+		StatsInterval:    time.Second,
 	}
 }
 
@@ -217,6 +225,14 @@ func (c *Config) Validate() error {
 	for _, d := range durations {
 		if d.val <= 0 {
 			bad("%s: must be greater than 0, got %s", d.name, d.val)
+		}
+	}
+	if c.StatsInterval < 0 {
+		bad("stats-interval: must not be negative, got %s", c.StatsInterval)
+	}
+	for _, g := range c.UIGateways {
+		if u, err := url.Parse(g); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("ui-gateways: %q is not an http(s)://host:port URL", g)
 		}
 	}
 	if c.DrainTimeout < 0 {

@@ -407,7 +407,11 @@ var usage = map[string]string{
 
 	"api-key": "`key` the publish API requires as 'Authorization: Bearer <key>'; empty: the API answers loopback clients only (prefer HERALD_API_KEY: flags show in ps)",
 
-	"drain-timeout": "on shutdown, how long to wait for clients to be disconnected and messages flushed; 0: stop at once",
+	"ui":             "serve the web UI: the cluster dashboard at / and the demo page at /demo (/herald.js is always served)",
+	"ui-gateways":    "base URLs of the gateway nodes the web UI's pages connect to, comma-separated (http://gw1:8080); default: the UI node itself",
+	"ping":           "serve POST /ping on the publish API: publishes {\"sendTime\":...} to the channel updates, as a demo backend would",
+	"stats-interval": "how often the node publishes its stats to the channel _herald.nodes, read by the dashboard; 0: never",
+	"drain-timeout":  "on shutdown, how long to wait for clients to be disconnected and messages flushed; 0: stop at once",
 }
 
 // RegisterFlags defines on fs one flag per Config option, named by its key,

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Transport names, as metric labels.
@@ -107,4 +108,44 @@ func (m *Metrics) Delivered(transport string) prometheus.Counter {
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// Totals are a node's counters at one moment, for its stats message.
+type Totals struct {
+	Connections map[string]int `json:"connections"`
+	Published   uint64         `json:"published"`
+	Received    uint64         `json:"received"`
+	Delivered   uint64         `json:"delivered"`
+	Dropped     uint64         `json:"dropped"`
+}
+
+// Totals reads the node's counters.
+func (m *Metrics) Totals() Totals {
+	t := Totals{
+		Connections: make(map[string]int, 3),
+		Published:   counterValue(m.Published),
+		Received:    counterValue(m.Received),
+		Dropped:     counterValue(m.Dropped),
+	}
+	for _, tr := range []string{WebSocket, SSE, LongPoll} {
+		t.Connections[tr] = int(gaugeValue(m.Connections(tr)))
+		t.Delivered += counterValue(m.Delivered(tr))
+	}
+	return t
+}
+
+func counterValue(c prometheus.Counter) uint64 {
+	var d dto.Metric
+	if c.Write(&d) != nil {
+		return 0
+	}
+	return uint64(d.GetCounter().GetValue())
+}
+
+func gaugeValue(g prometheus.Gauge) float64 {
+	var d dto.Metric
+	if g.Write(&d) != nil {
+		return 0
+	}
+	return d.GetGauge().GetValue()
 }

@@ -37,6 +37,7 @@ type Node struct {
 	srv        *http.Server
 	ln         net.Listener
 	served     chan error
+	stopStats  context.CancelFunc
 
 	draining atomic.Bool
 }
@@ -109,9 +110,10 @@ func (n *Node) Start() error {
 	if cfg.ServesAPI() {
 		api.New(api.Options{
 			Key: cfg.APIKey, MaxMessageBytes: cfg.MaxMessageBytes, MaxChannelLength: cfg.MaxChannelLength,
-			Publisher: b, Metrics: n.metrics, Logger: n.log,
+			Publisher: b, Metrics: n.metrics, Logger: n.log, Ping: cfg.Ping,
 		}).Register(mux)
 	}
+	n.registerWeb(mux)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -130,6 +132,11 @@ func (n *Node) Start() error {
 	}
 	n.served = make(chan error, 1)
 	go func() { n.served <- n.srv.Serve(ln) }()
+	sctx, stop := context.WithCancel(context.Background())
+	n.stopStats = stop
+	if cfg.StatsInterval > 0 {
+		go n.publishStats(sctx, cfg.StatsInterval)
+	}
 
 	nats := "NATS at " + cfg.NATSURL
 	if cfg.Embedded() {
@@ -185,9 +192,10 @@ func (n *Node) Run(ctx context.Context) error {
 // drain timeout), then NATS is drained.
 func (n *Node) Shutdown(ctx context.Context) error {
 	if n.draining.Swap(true) {
-		return errors.New("node: already shut down")
+		return nil // already shut down, or shutting down
 	}
 	n.log.Info("shutting down", "clients", n.clients(), "drain", n.cfg.DrainTimeout)
+	n.stopStats()
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- n.srv.Shutdown(ctx) }() // closes the listener at once
 	if n.transports != nil {

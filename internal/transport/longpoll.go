@@ -24,8 +24,9 @@ import (
 
 // polls is a node's set of long-poll sessions.
 type polls struct {
-	s   *Server
-	sub *nats.Subscription
+	s        *Server
+	sub      *nats.Subscription
+	nodeJSON []byte // this node's name as a JSON string
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -72,7 +73,8 @@ type pollReply struct {
 }
 
 func newPolls(s *Server) *polls {
-	return &polls{s: s, sessions: make(map[string]*session)}
+	name, _ := json.Marshal(s.NodeName)
+	return &polls{s: s, sessions: make(map[string]*session), nodeJSON: name}
 }
 
 func (p *polls) start() error {
@@ -334,7 +336,7 @@ func (sess *session) pollDone(turn *pollTurn) {
 	}
 }
 
-// respond builds {"messages":[...],"session":"id"}. After the session's
+// respond builds {"messages":[...],"session":"id","node":"name"}. After the session's
 // final poll at shutdown it adds "disconnect"; a session that ended for
 // another reason answers with its error.
 func (sess *session) respond(frames [][]byte, msgs int, last bool) (int, []byte) {
@@ -358,7 +360,8 @@ func (sess *session) respond(frames [][]byte, msgs int, last bool) (int, []byte)
 	}
 	b = append(b, `],"session":"`...)
 	b = append(b, sess.id...)
-	b = append(b, '"')
+	b = append(b, `","node":`...)
+	b = append(b, sess.p.nodeJSON...)
 	if goodbye != nil {
 		b = append(b, `,"disconnect":`...)
 		b = protocol.AppendDisconnectData(b, *goodbye)

@@ -1,0 +1,141 @@
+// Type declarations for herald.js, Herald's browser client. See README.md.
+
+/** How the client talks to a node. */
+export type Transport = 'websocket' | 'sse' | 'longpoll';
+
+/**
+ * - `connecting`: an attempt is in progress;
+ * - `connected`: the node welcomed the client (WebSocket, SSE) or answered
+ *   the first poll (long polling);
+ * - `disconnected`: waiting to reconnect, or (SSE, long polling) idle because
+ *   no channel has a handler;
+ * - `closed`: for good, after `close()` or a disconnect with `reconnect: false`.
+ */
+export type State = 'connecting' | 'connected' | 'disconnected' | 'closed';
+
+/**
+ * The part of a WebSocket that the client uses. It reads `data` of message
+ * events and `code` and `reason` of close events (the event parameters are
+ * `any` so that DOM and Node WebSocket classes fit).
+ */
+export interface WebSocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onmessage: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+}
+
+/** The part of an EventSource that the client uses. */
+export interface EventSourceLike {
+  addEventListener(type: string, listener: (event: { data: string }) => void): void;
+  close(): void;
+}
+
+/** The part of a fetch Response that the client uses. */
+export interface ResponseLike {
+  ok: boolean;
+  status: number;
+  json(): Promise<any>;
+}
+
+export interface Options {
+  /** 'auto' (the default) tries WebSocket, then SSE, then long polling. */
+  transport?: 'auto' | Transport;
+  /** Reconnect backoff in ms; the first delay is minDelay to 2*minDelay. Default 500. */
+  minDelay?: number;
+  /** The longest reconnect delay in ms. Default 30000. */
+  maxDelay?: number;
+  /** How long a long poll may wait for messages, in ms. Default 25000. */
+  pollTimeout?: number;
+  /** Used instead of the global WebSocket; null: there is none. */
+  WebSocket?: (new (url: string) => WebSocketLike) | null;
+  /** Used instead of the global EventSource; null: there is none. */
+  EventSource?: (new (url: string) => EventSourceLike) | null;
+  /** Used instead of the global fetch; null: there is none. */
+  fetch?: ((url: string, init: { signal: any }) => Promise<ResponseLike>) | null;
+  /** A number in [0, 1), for the backoff jitter. Default Math.random. */
+  random?: () => number;
+  /** Timers, for tests. Default the global ones. */
+  setTimeout?: (fn: () => void, ms: number) => unknown;
+  clearTimeout?: (id: any) => void;
+}
+
+export interface StateEvent {
+  state: State;
+  /** The base URL (as given to connect) of the node tried or connected to. */
+  url: string;
+  /** The node's name, once connected; null before, and on long polling when the server does not say. */
+  node: string | null;
+  transport: Transport;
+}
+
+export interface MessageEvent<T = unknown> {
+  channel: string;
+  data: T;
+  node: string | null;
+}
+
+/** The server's disconnect frame, event or field (close codes: docs/protocol.md). */
+export interface DisconnectEvent {
+  code: number;
+  reason: string;
+  /** false: the client stops for good. */
+  reconnect: boolean;
+}
+
+/** An error from the client or the server. */
+export interface HeraldError extends Error {
+  /** The server's error code (`forbidden`, `session_expired`, ...), or the client's: `invalid_channel`, `unavailable`, `unsupported`. */
+  code?: string;
+  /** The channel of the command or subscription that failed. */
+  channel?: string;
+  /** The HTTP status of a refused long-poll request. */
+  status?: number;
+}
+
+export interface MessageMeta {
+  channel: string;
+  node: string | null;
+}
+
+export interface Subscription {
+  /** Removes this handler; the last handler of a channel unsubscribes from it. */
+  unsubscribe(): void;
+}
+
+export interface EventMap {
+  state: StateEvent;
+  message: MessageEvent;
+  disconnect: DisconnectEvent;
+  error: HeraldError;
+}
+
+export interface HeraldClient {
+  /** Adds a listener; returns a function that removes it. */
+  on<K extends keyof EventMap>(event: K, listener: (value: EventMap[K]) => void): () => void;
+  /** Adds a handler of channel's messages. Throws an error with code `invalid_channel` on a bad name. */
+  subscribe<T = unknown>(channel: string, handler: (data: T, meta: MessageMeta) => void): Subscription;
+  /** Removes every handler of channel. */
+  unsubscribe(channel: string): void;
+  /**
+   * Publishes over the WebSocket (the node must allow it: --client-publish).
+   * Resolves on the server's reply; rejects with the server's code, with
+   * `unavailable` when not connected, or `unsupported` on SSE and long polling.
+   */
+  publish(channel: string, data: unknown): Promise<void>;
+  /** Stops for good: state `closed`. */
+  close(): void;
+  readonly state: State;
+  readonly node: string | null;
+  readonly transport: Transport;
+  /** The base URL of the current (or next) connection. */
+  readonly url: string;
+}
+
+/**
+ * Starts a client. urls: a node's base URL, or several to go round; '' or a
+ * relative URL means the page's own origin. The first attempt starts on the
+ * next tick, so listeners and subscriptions made right away are in place.
+ */
+export function connect(urls?: string | readonly string[], options?: Options): HeraldClient;

@@ -1,0 +1,588 @@
+// herald.js: the browser client of Herald, a real-time messaging gateway.
+//
+// connect(urls, options) returns a client that keeps one connection to one of
+// the Herald nodes in urls, over WebSocket, Server-Sent Events or long
+// polling; subscribes to the channels that have handlers; hands every message
+// to its channel's handlers; and, when the connection is lost, reconnects to
+// the next node after an exponential backoff with jitter. One ES module, no
+// dependencies. The wire protocol is docs/protocol.md in the Herald
+// repository; README.md next to this file documents the client.
+//
+// Sections: helpers; the client (state and events, channels, publish);
+// connection lifecycle (attempt, backoff, fallback); WebSocket; Server-Sent
+// Events; long polling.
+
+// ---- Helpers --------------------------------------------------------------
+
+const TRANSPORTS = ['websocket', 'sse', 'longpoll'];
+
+// A channel is tokens of these bytes joined by '.' (protocol.md, Channels).
+const CHANNEL = /^[\w\-:=@/,~+#!]+(\.[\w\-:=@/,~+#!]+)*$/;
+const MAX_CHANNEL = 1024; // the most a node accepts; its default limit is 255
+
+// A long poll may take this much longer than its timeout before it is
+// given up for lost (the protocol advises the poll's timeout + 10s).
+const POLL_GRACE = 10000;
+
+// backoff returns the delay in ms before reconnect attempt n (0, 1, ...):
+// exponential with equal jitter, a random value in [c/2, c] where
+// c = min(maxDelay, minDelay * 2^(n+1)), and never below minDelay. With the
+// defaults: 0.5-1s, 1-2s, 2-4s, ... up to 15-30s.
+function backoff(n, minDelay, maxDelay, random) {
+  const cap = Math.min(maxDelay, minDelay * 2 ** (n + 1));
+  return Math.max(minDelay, Math.round(cap / 2 + (random() * cap) / 2));
+}
+
+// endpoint joins a node's base URL and a path. WebSocket URLs are made
+// absolute (against the page's location) with the ws: or wss: scheme.
+function endpoint(base, path, websocket = false) {
+  const href = base.replace(/\/+$/, '') + path;
+  if (!websocket) return href.replace(/^ws(s?):/i, 'http$1:');
+  return new URL(href, globalThis.location?.href).href.replace(/^http(s?):/i, 'ws$1:');
+}
+
+function channelQuery(channels) {
+  return channels.map((c) => 'channel=' + encodeURIComponent(c)).join('&');
+}
+
+// goDuration formats ms as a Go duration, as ?timeout= wants it.
+function goDuration(ms) {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${Math.round(ms)}ms`;
+}
+
+// heraldError makes an Error with the server's code (or the client's own,
+// see README.md) and any other fields given.
+function heraldError(message, code, fields = {}) {
+  return Object.assign(new Error(message), code ? { code } : {}, fields);
+}
+
+// httpError turns a refused HTTP request into an Error carrying the code of
+// the body {"error":{"code","message"}}, if any, and the status.
+function httpError(status, body, url) {
+  const e = body && typeof body === 'object' ? body.error : null;
+  return heraldError(`herald: ${url}: ${e?.message ?? `HTTP ${status}`}`, e?.code, { status });
+}
+
+function checkChannel(channel) {
+  if (typeof channel !== 'string' || channel.length > MAX_CHANNEL || !CHANNEL.test(channel)) {
+    throw heraldError(`herald: invalid channel ${JSON.stringify(channel)}`, 'invalid_channel');
+  }
+}
+
+// connect starts a client. urls is a node's base URL, or a list of them to
+// go round; '' or a relative URL means the page's own origin. The options
+// are described in README.md and herald.d.ts.
+export function connect(urls = '', options = {}) {
+  return new HeraldClient(urls, options);
+}
+
+// ---- The client -----------------------------------------------------------
+
+class HeraldClient {
+  #urls;
+  #opts;
+  #forced; // the transport option is not 'auto'
+  #listeners = new Map(); // event -> Set of functions
+  #handlers = new Map(); // channel -> array of {handler}
+  #state = 'disconnected';
+  #node = null;
+  #urlIndex = 0;
+  #transportIndex = 0;
+  #locked = false; // a transport has worked: keep it
+  #attempts = 0; // reconnect attempts since the last connection, for backoff
+  #failures = 0; // failed connects with this transport, for fallback
+  #conn = null; // the current connection or attempt
+  #timer = null; // the pending reconnect
+  #reopenTimer = null; // the pending (re)start after a change of channels
+  #closed = false;
+  #nextId = 1;
+  #pending = new Map(); // WebSocket command id -> {op, channel, resolve, reject}
+  #pollSession = null; // {id, key}: the long-poll session to resume
+
+  constructor(urls, options) {
+    this.#urls = (Array.isArray(urls) ? [...urls] : [urls]).map(String);
+    if (this.#urls.length === 0) throw new TypeError('herald: connect needs at least one URL');
+    const o = { transport: 'auto', minDelay: 500, maxDelay: 30000, pollTimeout: 25000, ...options };
+    if (o.transport !== 'auto' && !TRANSPORTS.includes(o.transport)) {
+      throw new TypeError(`herald: unknown transport ${JSON.stringify(o.transport)}`);
+    }
+    const g = globalThis;
+    const own = (name) => (o[name] === undefined ? g[name] : o[name]); // null: there is none
+    this.#opts = {
+      minDelay: o.minDelay,
+      maxDelay: Math.max(o.minDelay, o.maxDelay),
+      pollTimeout: o.pollTimeout,
+      WebSocket: own('WebSocket'),
+      EventSource: own('EventSource'),
+      fetch: o.fetch === undefined && g.fetch ? (...args) => g.fetch(...args) : o.fetch,
+      random: o.random ?? Math.random,
+      setTimeout: o.setTimeout ?? ((fn, ms) => g.setTimeout(fn, ms)),
+      clearTimeout: o.clearTimeout ?? ((id) => g.clearTimeout(id)),
+    };
+    this.#forced = o.transport !== 'auto';
+    this.#transportIndex = this.#forced ? TRANSPORTS.indexOf(o.transport) : 0;
+    // Start on the next tick, so that on() and subscribe() calls made
+    // right after connect() are in place for the first connection.
+    this.#scheduleReopen();
+  }
+
+  get state() { return this.#state; }
+  get node() { return this.#node; }
+  get transport() { return TRANSPORTS[this.#transportIndex]; }
+  get url() { return this.#urls[this.#urlIndex]; }
+
+  /** on adds a listener of 'state', 'message', 'disconnect' or 'error'; it returns a function that removes it. */
+  on(event, fn) {
+    if (typeof fn !== 'function') throw new TypeError('herald: on needs a function');
+    let set = this.#listeners.get(event);
+    if (!set) this.#listeners.set(event, (set = new Set()));
+    const entry = (value) => fn(value); // the same fn added twice is called twice
+    set.add(entry);
+    return () => void set.delete(entry);
+  }
+
+  // #emit calls the listeners of event. A listener that throws does not stop
+  // the others nor the client: its error goes to the 'error' listeners.
+  #emit(event, value) {
+    const set = this.#listeners.get(event);
+    if (!set) return;
+    for (const fn of [...set]) {
+      try {
+        fn(value);
+      } catch (err) {
+        this.#handlerError(err, event === 'error');
+      }
+    }
+  }
+
+  #report(err) {
+    this.#emit('error', err);
+  }
+
+  // An exception thrown by the application's own code goes to 'error'; if
+  // nobody listens there (or the 'error' listener threw), to the console.
+  #handlerError(err, fromErrorListener = false) {
+    if (!fromErrorListener && this.#listeners.get('error')?.size) this.#report(err);
+    else globalThis.console?.error?.('herald: a handler threw:', err);
+  }
+
+  #setState(state) {
+    if (state === this.#state) return;
+    this.#state = state;
+    this.#emit('state', { state, url: this.url, node: this.#node, transport: this.transport });
+  }
+
+  // #dispatch hands a message to the 'message' listeners, then to the
+  // handlers of its channel.
+  #dispatch(channel, data) {
+    if (typeof channel !== 'string') return;
+    const node = this.#node;
+    this.#emit('message', { channel, data, node });
+    for (const { handler } of [...(this.#handlers.get(channel) ?? [])]) {
+      try {
+        handler(data, { channel, node });
+      } catch (err) {
+        this.#handlerError(err);
+      }
+    }
+  }
+
+  /** subscribe adds a handler of channel's messages; several per channel are allowed. */
+  subscribe(channel, handler) {
+    checkChannel(channel);
+    if (typeof handler !== 'function') throw new TypeError('herald: subscribe needs a handler function');
+    const entry = { handler };
+    const list = this.#handlers.get(channel);
+    if (list) list.push(entry);
+    else {
+      this.#handlers.set(channel, [entry]);
+      this.#channelsChanged('subscribe', channel);
+    }
+    return {
+      unsubscribe: () => {
+        const l = this.#handlers.get(channel);
+        const i = l ? l.indexOf(entry) : -1;
+        if (i < 0) return;
+        l.splice(i, 1);
+        if (l.length === 0) this.unsubscribe(channel);
+      },
+    };
+  }
+
+  /** unsubscribe drops every handler of channel. */
+  unsubscribe(channel) {
+    if (this.#handlers.delete(channel)) this.#channelsChanged('unsubscribe', channel);
+  }
+
+  // A channel got its first handler or lost its last one. A WebSocket sends
+  // the command; SSE and long polling reopen with the new set of channels,
+  // once for all the changes made in one tick.
+  #channelsChanged(op, channel) {
+    if (this.#closed) return;
+    if (this.transport !== 'websocket') this.#scheduleReopen();
+    else if (this.#conn?.welcomed) this.#send({ op, channel }, { op, channel });
+  }
+
+  #channelKey() {
+    return [...this.#handlers.keys()].sort().join(' ');
+  }
+
+  /** publish sends a message over the WebSocket; it resolves on the server's reply. */
+  publish(channel, data) {
+    if (this.transport !== 'websocket') {
+      const why = `herald: publish needs the WebSocket transport, not ${this.transport}`;
+      return Promise.reject(heraldError(why, 'unsupported', { channel }));
+    }
+    if (!this.#conn?.welcomed) {
+      return Promise.reject(heraldError('herald: not connected', 'unavailable', { channel }));
+    }
+    return new Promise((resolve, reject) => {
+      this.#send({ op: 'publish', channel, data }, { op: 'publish', channel, resolve, reject });
+    });
+  }
+
+  /** close stops the client for good. */
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#cancelTimers();
+    if (this.#conn) this.#drop(this.#conn);
+    this.#setState('closed');
+  }
+
+  // ---- Connection lifecycle -----------------------------------------------
+
+  #scheduleReopen() {
+    if (this.#reopenTimer === null) this.#reopenTimer = this.#opts.setTimeout(() => this.#reopen(), 0);
+  }
+
+  #cancelTimers() {
+    if (this.#timer !== null) this.#opts.clearTimeout(this.#timer);
+    if (this.#reopenTimer !== null) this.#opts.clearTimeout(this.#reopenTimer);
+    this.#timer = this.#reopenTimer = null;
+  }
+
+  // #reopen starts a connection, or restarts an SSE stream or long-poll
+  // session whose channels changed, at once and on the same node.
+  #reopen() {
+    this.#reopenTimer = null;
+    if (this.#closed) return;
+    const conn = this.#conn;
+    if (conn) {
+      if (conn.transport === 'websocket' || conn.key === this.#channelKey()) return;
+      this.#drop(conn);
+    } else if (this.#timer !== null) {
+      return; // a reconnect is due; it will use the new channels
+    }
+    this.#attempt();
+  }
+
+  // #attempt opens a connection to the current URL with the current
+  // transport. SSE and long polling with no channel have nothing to open:
+  // the client stays 'disconnected' until a channel is subscribed to.
+  #attempt() {
+    this.#timer = null;
+    if (this.#closed) return;
+    while (!this.#available(this.transport)) {
+      if (this.#forced || this.#transportIndex === TRANSPORTS.length - 1) {
+        const why = `herald: no ${this.transport} in this environment (see the WebSocket, EventSource, fetch options)`;
+        this.#report(heraldError(why, 'unsupported'));
+        this.close();
+        return;
+      }
+      this.#transportIndex++;
+    }
+    const transport = this.transport;
+    this.#node = null;
+    if (transport !== 'websocket' && this.#handlers.size === 0) {
+      this.#setState('disconnected');
+      return;
+    }
+    const conn = { transport, url: this.url, key: this.#channelKey(), established: false, welcomed: false, stop() {} };
+    this.#conn = conn;
+    this.#setState('connecting');
+    if (this.#conn !== conn) return; // a 'state' listener closed the client
+    try {
+      if (transport === 'websocket') this.#openWebSocket(conn);
+      else if (transport === 'sse') this.#openSSE(conn);
+      else this.#openLongPoll(conn);
+    } catch (err) {
+      this.#lost(conn, err);
+    }
+  }
+
+  #available(transport) {
+    const o = this.#opts;
+    if (transport === 'websocket') return typeof o.WebSocket === 'function';
+    if (transport === 'sse') return typeof o.EventSource === 'function';
+    return typeof o.fetch === 'function' && typeof AbortController === 'function';
+  }
+
+  // #established marks conn connected: the backoff starts again from the
+  // beginning and, with transport 'auto', this transport is kept.
+  #established(conn, node) {
+    conn.established = true;
+    this.#attempts = 0;
+    this.#failures = 0;
+    this.#locked = true;
+    this.#node = typeof node === 'string' ? node : null;
+    this.#setState('connected');
+  }
+
+  // #drop stops conn and fails the commands waiting for its replies.
+  #drop(conn) {
+    conn.stop();
+    if (this.#conn === conn) this.#conn = null;
+    for (const p of this.#pending.values()) {
+      p.reject?.(heraldError('herald: connection lost before the reply', 'unavailable', { channel: p.channel }));
+    }
+    this.#pending.clear();
+  }
+
+  // #lost ends conn, which failed or broke, and schedules a reconnect to the
+  // next URL after a backoff. With transport 'auto', a transport that has
+  // never worked and failed on every URL in a row gives way to the next one.
+  #lost(conn, err) {
+    if (conn !== this.#conn) return;
+    this.#drop(conn);
+    if (err) this.#report(err);
+    if (this.#closed) return;
+    this.#setState('disconnected');
+    if (!conn.established && !this.#forced && !this.#locked && ++this.#failures >= this.#urls.length) {
+      if (this.#transportIndex < TRANSPORTS.length - 1) this.#transportIndex++;
+      this.#failures = 0;
+    }
+    if (this.#closed || this.#conn || this.#timer !== null) return;
+    const o = this.#opts;
+    const delay = backoff(this.#attempts++, o.minDelay, o.maxDelay, o.random);
+    this.#urlIndex = (this.#urlIndex + 1) % this.#urls.length;
+    this.#timer = o.setTimeout(() => this.#attempt(), delay);
+  }
+
+  // #serverDisconnect handles the server's disconnect frame, event or field:
+  // reconnect, or with reconnect:false stop for good.
+  #serverDisconnect(conn, d) {
+    const info = {
+      code: d?.code,
+      reason: d?.reason ?? '',
+      reconnect: typeof d?.reconnect === 'boolean' ? d.reconnect : !(d?.code >= 3500),
+    };
+    this.#emit('disconnect', info);
+    if (conn !== this.#conn) return;
+    if (info.reconnect) this.#lost(conn);
+    else this.close();
+  }
+
+  #parse(text, what) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      this.#report(heraldError(`herald: malformed ${what}: ${String(text).slice(0, 100)}`));
+      return null;
+    }
+  }
+
+  // ---- WebSocket: GET /ws ---------------------------------------------------
+  //
+  // No client-side watchdog: browsers answer the server's pings without
+  // showing them to scripts, and report a broken connection with a close
+  // event.
+
+  #openWebSocket(conn) {
+    const ws = new this.#opts.WebSocket(endpoint(conn.url, '/ws', true));
+    conn.ws = ws;
+    conn.stop = () => {
+      ws.onmessage = ws.onerror = ws.onclose = null;
+      try {
+        ws.close(1000);
+      } catch {
+        // already closed
+      }
+    };
+    ws.onmessage = (e) => this.#wsFrame(conn, e.data);
+    ws.onerror = () => this.#lost(conn, heraldError(`herald: WebSocket error on ${conn.url}`));
+    ws.onclose = (e) => {
+      const terminal = e?.code >= 3500 && e.code < 4000;
+      if (terminal) this.#serverDisconnect(conn, { code: e.code, reason: e.reason, reconnect: false });
+      else this.#lost(conn);
+    };
+  }
+
+  #wsFrame(conn, text) {
+    if (conn !== this.#conn) return;
+    const msg = this.#parse(text, 'frame');
+    switch (msg?.op) {
+      case 'welcome':
+        conn.welcomed = true;
+        for (const channel of this.#handlers.keys()) {
+          this.#send({ op: 'subscribe', channel }, { op: 'subscribe', channel });
+        }
+        if (conn === this.#conn) this.#established(conn, msg.node);
+        break;
+      case 'message':
+        this.#dispatch(msg.channel, msg.data);
+        break;
+      case 'reply':
+        this.#reply(msg);
+        break;
+      case 'disconnect':
+        this.#serverDisconnect(conn, msg);
+        break;
+    }
+  }
+
+  // #send sends a command with a new id; pending says what to do with the reply.
+  #send(command, pending) {
+    const id = this.#nextId++;
+    try {
+      const frame = JSON.stringify({ id, ...command });
+      this.#pending.set(id, pending);
+      this.#conn.ws.send(frame);
+    } catch (err) {
+      this.#pending.delete(id);
+      if (pending.reject) pending.reject(err);
+      else this.#report(err);
+    }
+  }
+
+  // #reply settles the command a reply answers. A subscribe that finds the
+  // channel already subscribed, or an unsubscribe that finds it not, did no
+  // harm: the server is where the client wants it.
+  #reply(msg) {
+    const p = this.#pending.get(msg.id);
+    this.#pending.delete(msg.id);
+    if (!msg.error) return p?.resolve?.();
+    const code = msg.error.code;
+    const err = heraldError(`herald: ${msg.error.message ?? code}`, code, p?.channel ? { channel: p.channel } : {});
+    const harmless =
+      (p?.op === 'subscribe' && code === 'already_subscribed') || (p?.op === 'unsubscribe' && code === 'not_subscribed');
+    if (p?.reject) p.reject(err);
+    else if (!harmless) this.#report(err);
+  }
+
+  // ---- Server-Sent Events: GET /sse ----------------------------------------
+  //
+  // The library closes the EventSource on any error and reconnects with its
+  // own backoff. Watchdog: the server's heartbeats are SSE comments, which
+  // EventSource hides; if the server sends them as 'heartbeat' events
+  // instead, the first one arms a watchdog that gives the stream up when no
+  // event arrives for 2 heartbeat intervals + 5 seconds.
+
+  #openSSE(conn) {
+    const es = new this.#opts.EventSource(endpoint(conn.url, '/sse?' + channelQuery([...this.#handlers.keys()])));
+    let watchdog = null;
+    let limit = 45000;
+    let armed = false;
+    const alive = () => {
+      if (!armed) return;
+      if (watchdog !== null) this.#opts.clearTimeout(watchdog);
+      const silent = () => this.#lost(conn, heraldError(`herald: no event from ${conn.url} in ${limit / 1000}s`));
+      watchdog = this.#opts.setTimeout(silent, limit);
+    };
+    conn.stop = () => {
+      if (watchdog !== null) this.#opts.clearTimeout(watchdog);
+      es.close();
+    };
+    const on = (type, fn) => es.addEventListener(type, (e) => conn === this.#conn && fn(e));
+    on('welcome', (e) => {
+      const w = this.#parse(e.data, 'welcome');
+      if (w?.ping > 0) limit = (w.ping * 2 + 5) * 1000;
+      this.#established(conn, w?.node);
+    });
+    on('message', (e) => {
+      alive();
+      const m = this.#parse(e.data, 'message');
+      if (m) this.#dispatch(m.channel, m.data);
+    });
+    on('heartbeat', () => {
+      armed = true;
+      alive();
+    });
+    on('disconnect', (e) => this.#serverDisconnect(conn, this.#parse(e.data, 'disconnect event')));
+    on('error', () => this.#lost(conn, heraldError(`herald: event stream error on ${conn.url}`)));
+  }
+
+  // ---- Long polling: GET /poll ----------------------------------------------
+  //
+  // A connection's first request answers at once (timeout=0s), so that the
+  // client knows it is connected; the next ones wait up to pollTimeout. A
+  // session survives network errors (the next poll resumes it, on any node)
+  // but not a change of channels.
+
+  #openLongPoll(conn) {
+    conn.stop = () => conn.abort?.();
+    this.#pollLoop(conn).catch((err) => this.#lost(conn, err));
+  }
+
+  async #pollLoop(conn) {
+    const channels = [...this.#handlers.keys()];
+    const resume = this.#pollSession;
+    let session = resume?.key === conn.key ? resume.id : null;
+    let wait = 0;
+    let expired = 0; // 410s since the last successful poll of a session
+    while (conn === this.#conn) {
+      const query = session ? 'session=' + encodeURIComponent(session) : channelQuery(channels);
+      const res = await this.#get(conn, `/poll?${query}&timeout=${goDuration(wait)}`, wait + POLL_GRACE);
+      if (conn !== this.#conn) return;
+      if (res.status === 410) {
+        // The session is gone and messages may be lost: start another at
+        // once, unless that just happened (then back off).
+        this.#pollSession = null;
+        if (++expired > 1) return this.#lost(conn, res.error);
+        this.#report(res.error);
+        if (conn !== this.#conn) return;
+        session = null;
+        wait = 0;
+        this.#node = null;
+        this.#setState('connecting');
+        continue;
+      }
+      if (!res.body) return this.#lost(conn, res.error);
+      const body = res.body;
+      if (session) expired = 0;
+      session = body.session;
+      this.#pollSession = { id: session, key: conn.key };
+      wait = this.#opts.pollTimeout;
+      if (typeof body.node === 'string') this.#node = body.node;
+      if (this.#state !== 'connected') this.#established(conn, this.#node);
+      for (const m of Array.isArray(body.messages) ? body.messages : []) {
+        if (conn !== this.#conn) return;
+        this.#dispatch(m?.channel, m?.data);
+      }
+      if (body.disconnect && conn === this.#conn) {
+        this.#pollSession = null;
+        return this.#serverDisconnect(conn, body.disconnect);
+      }
+    }
+  }
+
+  // #get makes one poll request, given up after limit ms. It returns
+  // {status, body} on success, {status, error} otherwise (status 0: no answer).
+  async #get(conn, path, limit) {
+    const o = this.#opts;
+    const url = endpoint(conn.url, path);
+    const ac = new AbortController();
+    conn.abort = () => ac.abort();
+    let timedOut = false;
+    const timer = o.setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, limit);
+    try {
+      const res = await o.fetch(url, { signal: ac.signal });
+      let body = null;
+      try {
+        body = await res.json();
+      } catch {
+        // not JSON: the status says enough
+      }
+      if (res.ok && typeof body?.session === 'string') return { status: res.status, body };
+      return { status: res.status, error: httpError(res.status, body, conn.url) };
+    } catch (err) {
+      const why = timedOut ? `no answer in ${limit / 1000}s` : err?.message ?? String(err);
+      return { status: 0, error: heraldError(`herald: long poll on ${conn.url} failed: ${why}`) };
+    } finally {
+      o.clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,159 @@
+// Package demo runs the whole Herald scenario in one process: an embedded
+// NATS server, two gateway nodes and one api node that serves the web UI,
+// the publish API and POST /ping on one origin.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/node"
+)
+
+// Options say where the demo listens.
+type Options struct {
+	Host         string // interface for every listener; default 127.0.0.1
+	APIPort      int    // api node with the UI (0: any free port)
+	GatewayPorts [2]int // the two gateways (0: any free port)
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Demo is a running demo cluster.
+type Demo struct {
+	API      *node.Node
+	Gateways [2]*node.Node
+	// URL is the api node's base URL: the dashboard is at URL+"/", the
+	// demo page at URL+"/demo".
+	URL string
+}
+
+// Start starts the three nodes. The api node holds the embedded NATS
+// server, listening on a free loopback port; the gateways join it.
+func Start(o Options) (*Demo, error) {
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = time.Second
+	}
+	gwAddrs, apiAddr, err := reserve(o)
+	if err != nil {
+		return nil, err
+	}
+	browserHost := o.Host
+	if ip := net.ParseIP(o.Host); ip != nil && ip.IsLoopback() {
+		browserHost = "localhost"
+	}
+	pageOrigins := []string{"http://" + net.JoinHostPort(browserHost, port(apiAddr)), "http://" + apiAddr}
+	if browserHost == "localhost" {
+		pageOrigins = append(pageOrigins, "http://"+net.JoinHostPort("127.0.0.1", port(apiAddr)))
+	}
+
+	d := &Demo{}
+	apiCfg := base("api", apiAddr, o)
+	apiCfg.Role = config.RoleAPI
+	apiCfg.NATSListen = net.JoinHostPort("127.0.0.1", "0")
+	apiCfg.UI = true
+	apiCfg.Ping = true
+	for _, g := range gwAddrs {
+		apiCfg.UIGateways = append(apiCfg.UIGateways, "http://"+net.JoinHostPort(browserHost, port(g)))
+	}
+	if d.API, err = startNode(apiCfg, o.Logger); err != nil {
+		return nil, err
+	}
+	natsURL := d.API.Bus().Server().ClientURL()
+	for i, addr := range gwAddrs {
+		cfg := base(fmt.Sprintf("node%d", i+1), addr, o)
+		cfg.Role = config.RoleGateway
+		cfg.NATSURL = natsURL
+		cfg.AllowedOrigins = pageOrigins
+		n, err := startNode(cfg, o.Logger)
+		if err != nil {
+			d.Stop(context.Background())
+			return nil, err
+		}
+		d.Gateways[i] = n
+	}
+	d.URL = "http://" + net.JoinHostPort(browserHost, port(d.API.Addr()))
+	return d, nil
+}
+
+func base(name, addr string, o Options) config.Config {
+	cfg := config.Default()
+	cfg.Name = name
+	cfg.Listen = addr
+	cfg.DrainTimeout = o.DrainTimeout
+	return cfg
+}
+
+func startNode(cfg config.Config, log *slog.Logger) (*node.Node, error) {
+	n, err := node.New(cfg, log.With("demo", cfg.Name))
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Start(); err != nil {
+		return nil, fmt.Errorf("%s on %s: %w", cfg.Name, cfg.Listen, err)
+	}
+	return n, nil
+}
+
+// reserve turns the requested ports into addresses. Port 0 becomes a
+// free port, so that tests can run demos side by side.
+func reserve(o Options) (gws [2]string, api string, err error) {
+	pick := func(p int) (string, error) {
+		if p < 0 || p > 65535 {
+			return "", fmt.Errorf("demo: bad port %d", p)
+		}
+		if p != 0 {
+			return net.JoinHostPort(o.Host, strconv.Itoa(p)), nil
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(o.Host, "0"))
+		if err != nil {
+			return "", fmt.Errorf("demo: find a free port: %w", err)
+		}
+		defer ln.Close()
+		return ln.Addr().String(), nil
+	}
+	if api, err = pick(o.APIPort); err != nil {
+		return gws, "", err
+	}
+	for i := range gws {
+		if gws[i], err = pick(o.GatewayPorts[i]); err != nil {
+			return gws, "", err
+		}
+	}
+	return gws, api, nil
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// Stop shuts the gateways down, then the api node with the NATS server.
+func (d *Demo) Stop(ctx context.Context) error {
+	var errs []error
+	for _, g := range d.Gateways {
+		if g != nil {
+			if err := g.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if d.API != nil {
+		if err := d.API.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,209 @@
+// The demo: two clients, each with its own connection, subscribed to the
+// channel "updates". "Call API" makes the serving node publish one message.
+import { connect } from '/herald.js';
+import {
+  TRANSPORTS, clientURLs, clock, errorText, hostOf, loadConfig, noGatewaysText,
+  showNotice, showServedBy, transportLabel,
+} from './common.js';
+
+const CHANNEL = 'updates';
+const MAX_ROWS = 100;
+const DEFAULTS = { a: { node: 1, transport: 'websocket' }, b: { node: 2, transport: 'sse' } };
+
+/** A Pane is one client: its selectors, its connection and its messages. */
+class Pane {
+  /**
+   * @param {HTMLElement} root the pane's section (#client-a, #client-b)
+   * @param {'a'|'b'} key the pane's letter, as in the query (?a=1&ta=sse)
+   * @param {string[]} urls the gateways' base URLs
+   * @param {boolean} ping whether the serving node answers POST /ping
+   */
+  constructor(root, key, urls, ping) {
+    this.root = root;
+    this.key = key;
+    this.urls = urls;
+    this.client = null;
+    this.count = 0;
+    this.nodeSelect = root.querySelector('select[name=node]');
+    this.transportSelect = root.querySelector('select[name=transport]');
+    this.stateEl = root.querySelector('.state');
+    this.nodeEl = root.querySelector('.node');
+    this.transportEl = root.querySelector('.transport');
+    this.detailEl = root.querySelector('.detail');
+    this.button = root.querySelector('button.call-api');
+    this.result = root.querySelector('.api-result');
+    this.list = root.querySelector('ul.messages');
+    this.countEl = root.querySelector('.count');
+
+    this.nodeSelect.replaceChildren(...urls.map((url, i) => {
+      const label = url ? `node ${i + 1} · ${hostOf(url)}` : `this node · ${hostOf(url)}`;
+      return new Option(label, String(i + 1));
+    }));
+    const q = new URLSearchParams(location.search);
+    const d = DEFAULTS[key];
+    const n = Number.parseInt(q.get(key) ?? '', 10);
+    this.nodeSelect.value = String(n >= 1 && n <= urls.length ? n : Math.min(d.node, urls.length));
+    const t = q.get(`t${key}`);
+    this.transportSelect.value = TRANSPORTS.some((x) => x.value === t) ? t : d.transport;
+
+    this.nodeSelect.addEventListener('change', () => this.changed());
+    this.transportSelect.addEventListener('change', () => this.changed());
+    if (ping) {
+      this.button.addEventListener('click', () => this.callAPI());
+    } else {
+      this.button.disabled = true;
+      this.result.textContent = 'this node does not answer POST /ping';
+    }
+  }
+
+  /** index is the chosen gateway's position in urls. */
+  get index() {
+    return Number(this.nodeSelect.value) - 1;
+  }
+
+  /** changed reconnects with the new choice and records it in the address. */
+  changed() {
+    const q = new URLSearchParams(location.search);
+    q.set(this.key, this.nodeSelect.value);
+    q.set(`t${this.key}`, this.transportSelect.value);
+    history.replaceState(null, '', `${location.pathname}?${q}`);
+    this.connect();
+  }
+
+  /** connect closes the pane's client, if any, and starts a new one. */
+  connect() {
+    this.client?.close();
+    const chosen = this.urls[this.index];
+    const urls = [chosen, ...this.urls.filter((_, i) => i !== this.index)];
+    const transport = this.transportSelect.value;
+    const client = connect(urls, { transport });
+    this.client = client;
+    this.detailEl.textContent = '';
+    const mine = (fn) => (...args) => {
+      if (this.client === client) fn(...args);
+    };
+    client.on('state', mine((ev) => this.showState(ev)));
+    client.on('disconnect', mine(({ code, reason, reconnect }) => {
+      this.detailEl.textContent = `disconnected: ${code ?? ''} ${reason ?? ''}${reconnect === false ? ' (will not reconnect)' : ''}`.trim();
+    }));
+    client.on('error', mine((err) => {
+      this.detailEl.textContent = errorText(err);
+    }));
+    client.subscribe(CHANNEL, mine((data, meta) => this.add(data, meta)));
+    // The client starts on the next tick; until its first event, it is
+    // about to connect.
+    this.showState({ state: 'connecting', node: null, transport: client.transport, url: client.url });
+  }
+
+  /** showState shows the client's connection state. */
+  showState({ state, node, transport, url }) {
+    this.stateEl.textContent = state;
+    this.root.dataset.state = state;
+    const connected = state === 'connected';
+    this.nodeEl.textContent = connected ? (node ?? this.client?.node ?? '') : '';
+    const t = transport ?? this.client?.transport;
+    this.transportEl.textContent = connected && t ? `over ${transportLabel(t)}` : '';
+    if (connected) {
+      const where = this.urls.indexOf(url ?? this.client?.url);
+      this.detailEl.textContent = where >= 0 && where !== this.index
+        ? `node ${this.index + 1} is unreachable; failed over to node ${where + 1} (${hostOf(this.urls[where])})`
+        : '';
+    }
+  }
+
+  /** add shows a received message at the top of the list. */
+  add(data, meta) {
+    const received = Date.now();
+    const obj = data !== null && typeof data === 'object' ? data : {};
+    const sendTime = typeof obj.sendTime === 'string' ? obj.sendTime : '';
+    const node = meta?.node ?? this.client?.node ?? '';
+    const li = document.createElement('li');
+    li.dataset.node = node;
+    li.dataset.sendTime = sendTime;
+    const latency = typeof obj.sentAtMs === 'number' ? `${Math.round(received - obj.sentAtMs)} ms` : '–';
+    li.append(
+      field('sent', sendTime || JSON.stringify(data), 'send-time'),
+      field('received', clock(received), 'receive-time'),
+      field('latency', latency, 'latency'),
+      field('via', node || '?', 'delivered-by'),
+    );
+    this.list.prepend(li);
+    while (this.list.children.length > MAX_ROWS) this.list.lastElementChild.remove();
+    this.count++;
+    this.countEl.textContent = String(this.count);
+  }
+
+  /** callAPI asks the serving node to publish one message to "updates". */
+  async callAPI() {
+    this.button.disabled = true;
+    this.result.textContent = 'calling…';
+    this.result.classList.remove('error');
+    try {
+      const res = await fetch('/ping', { method: 'POST' });
+      const body = await res.json().catch(() => null);
+      if (!res.ok) throw new Error(body?.error?.message ?? `HTTP ${res.status}`);
+      this.result.textContent = `answered “${body?.message ?? 'ok'}” at ${clock(Date.now())}`;
+    } catch (err) {
+      this.result.textContent = `failed: ${errorText(err)}`;
+      this.result.classList.add('error');
+    } finally {
+      this.button.disabled = false;
+    }
+  }
+
+  close() {
+    this.client?.close();
+    this.client = null;
+  }
+}
+
+/** field is one labelled value of a message row. */
+function field(label, value, cls) {
+  const span = document.createElement('span');
+  span.className = `field ${cls}-field`;
+  const l = document.createElement('span');
+  l.className = 'label';
+  l.textContent = label;
+  const v = document.createElement('span');
+  v.className = cls;
+  v.textContent = value;
+  span.append(l, ' ', v);
+  return span;
+}
+
+async function main() {
+  let cfg;
+  try {
+    cfg = await loadConfig();
+  } catch (err) {
+    showNotice(errorText(err), 'error');
+    return;
+  }
+  showServedBy(cfg);
+  const urls = clientURLs(cfg);
+  const roots = ['a', 'b'].map((k) => document.getElementById(`client-${k}`));
+  if (urls.length === 0) {
+    showNotice(noGatewaysText, 'error');
+    for (const root of roots) {
+      for (const el of root.querySelectorAll('select, button')) el.disabled = true;
+      root.querySelector('.state').textContent = 'closed';
+      root.dataset.state = 'closed';
+    }
+    return;
+  }
+  if (urls.length === 1) {
+    showNotice('Only one node takes client connections here, so both clients connect to it.');
+  }
+  const panes = roots.map((root, i) => new Pane(root, i === 0 ? 'a' : 'b', urls, cfg.ping));
+  for (const p of panes) p.connect();
+  // Close the connections when the page goes away; reopen them when it
+  // comes back from the back/forward cache.
+  addEventListener('pagehide', () => {
+    for (const p of panes) p.close();
+  });
+  addEventListener('pageshow', (ev) => {
+    if (ev.persisted) for (const p of panes) p.connect();
+  });
+}
+
+main();
