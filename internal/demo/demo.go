@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"time"
@@ -117,12 +118,16 @@ func reserve(o Options) (gws [2]string, api string, err error) {
 		if p != 0 {
 			return net.JoinHostPort(o.Host, strconv.Itoa(p)), nil
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(o.Host, "0"))
-		if err != nil {
-			return "", fmt.Errorf("demo: find a free port: %w", err)
+		// Below the ephemeral range, so that no outgoing connection takes
+		// the port between this check and the node's listen.
+		for range 100 {
+			addr := net.JoinHostPort(o.Host, strconv.Itoa(10000+rand.IntN(22000)))
+			if ln, err := net.Listen("tcp", addr); err == nil {
+				ln.Close()
+				return addr, nil
+			}
 		}
-		defer ln.Close()
-		return ln.Addr().String(), nil
+		return "", errors.New("demo: no free port found")
 	}
 	if api, err = pick(o.APIPort); err != nil {
 		return gws, "", err

@@ -19,20 +19,20 @@ const oddData = `{"text": "h\u00e9llo \"there\"" ,"n":[1.50, 2e3,-0],"nested":{ 
 // gateway 2 and an api node that join it with --nats-url.
 func threeNodes(t *testing.T) (gw1, gw2, apiNode *node.Node) {
 	t.Helper()
-	natsAddr := freeAddr(t)
 	c1 := testConfig("gw1")
 	c1.Role = config.RoleGateway
-	c1.NATSListen = natsAddr
+	c1.NATSListen = "127.0.0.1:0"
 	gw1 = startNode(t, c1)
+	natsURL := gw1.Bus().Server().ClientURL()
 
 	c2 := testConfig("gw2")
 	c2.Role = config.RoleGateway
-	c2.NATSURL = "nats://" + natsAddr
+	c2.NATSURL = natsURL
 	gw2 = startNode(t, c2)
 
 	c3 := testConfig("api")
 	c3.Role = config.RoleAPI
-	c3.NATSURL = "nats://" + natsAddr
+	c3.NATSURL = natsURL
 	apiNode = startNode(t, c3)
 	return gw1, gw2, apiNode
 }
@@ -96,22 +96,25 @@ func TestFanOutAcrossNodesAndTransports(t *testing.T) {
 }
 
 func TestFanOutOnEmbeddedCluster(t *testing.T) {
-	routes := []string{freeAddr(t), freeAddr(t), freeAddr(t)}
-	urls := make([]string, len(routes))
-	for i, r := range routes {
-		urls[i] = "nats://" + r
-	}
+	// The first node's cluster port is picked by the system; the others
+	// route to it and learn of each other from it.
 	nodes := make([]*node.Node, 3)
+	var seed string
 	for i := range nodes {
 		// Two nodes share a name: their NATS servers must still route.
 		cfg := testConfig(fmt.Sprintf("n%d", min(i+1, 2)))
-		cfg.ClusterListen = routes[i]
-		cfg.ClusterRoutes = urls
+		cfg.ClusterListen = "127.0.0.1:0"
+		if seed != "" {
+			cfg.ClusterRoutes = []string{seed}
+		}
 		nodes[i] = startNode(t, cfg)
+		if i == 0 {
+			seed = "nats://" + nodes[0].Bus().Server().ClusterAddr().String()
+		}
 	}
 	for _, n := range nodes {
 		eventually(t, 10*time.Second, "routes between the three servers", func() bool {
-			return n.Bus().Server().NumRoutes() >= 2
+			return n.Bus().Server().NumRemotes() == 2
 		})
 	}
 

@@ -12,6 +12,7 @@ type outbox struct {
 	size    int // bytes in frames
 	active  bool
 	closing bool
+	spare   [][]byte // a drained batch's array, reused by the next batch
 
 	maxFrames int
 	maxBytes  int
@@ -89,8 +90,26 @@ func (o *outbox) take() (frames [][]byte, msgs int, last bool) {
 		return nil, 0, o.closing
 	}
 	frames, msgs = o.frames, o.msgs
-	o.frames, o.msgs, o.size = nil, 0, 0
+	o.frames, o.msgs, o.size = o.spare, 0, 0
+	o.spare = nil
 	return frames, msgs, o.closing
+}
+
+// maxSpare bounds the batch array an outbox keeps between batches, so that
+// an idle client holds little.
+const maxSpare = 16
+
+// recycle hands back a written batch's array for reuse.
+func (o *outbox) recycle(frames [][]byte) {
+	if cap(frames) > maxSpare {
+		return
+	}
+	clear(frames)
+	o.mu.Lock()
+	if o.spare == nil && !o.closing {
+		o.spare = frames[:0]
+	}
+	o.mu.Unlock()
 }
 
 // seal makes every later push a drop but keeps what is queued, so that a

@@ -32,6 +32,7 @@ type wsConn struct {
 	id   string
 	out  outbox
 	ping *time.Timer
+	bufs net.Buffers // the writer's batch, kept here so it does not escape per write
 
 	mu       sync.Mutex
 	subs     []string
@@ -170,8 +171,10 @@ func (c *wsConn) writeLoop() {
 			return
 		}
 		_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-		bufs := net.Buffers(frames)
-		if _, err := bufs.WriteTo(c.conn); err != nil {
+		c.bufs = frames
+		_, err := c.bufs.WriteTo(c.conn)
+		c.bufs = nil
+		if err != nil {
 			c.closeNow()
 			return
 		}
@@ -183,6 +186,7 @@ func (c *wsConn) writeLoop() {
 			c.release()
 			return
 		}
+		c.out.recycle(frames)
 	}
 }
 
