@@ -6,10 +6,10 @@ BIN      ?= bin/herald
 FUZZTIME ?= 10s
 ARGS     ?=
 
-.PHONY: help build run test lint fuzz bench clean screenshot
+.PHONY: help build run test lint fuzz bench bench-peers microbench clean screenshot
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 8
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 8
 
 build: ## build the binary into bin/herald
 	$(GO) build -o $(BIN) ./cmd/herald
@@ -35,7 +35,13 @@ fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	done; \
 	if [ $$found = 0 ]; then echo "no fuzz targets found"; fi
 
-bench: ## run the benchmarks once, with allocations
+bench: ## run the benchmark suite against local Herald nodes; rewrites docs/benchmarks.md
+	bash scripts/bench.sh herald
+
+bench-peers: ## the suite against Herald and Centrifugo v6 side by side; rewrites docs/benchmarks.md
+	bash scripts/bench.sh all
+
+microbench: ## run the Go micro-benchmarks once, with allocations
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean: ## remove build output
@@ -43,3 +49,4 @@ clean: ## remove build output
 
 screenshot: ## refresh docs/demo.png from the browser test of the demo page
 	HERALD_SCREENSHOT=docs/demo.png $(GO) test -count=1 -run 'TestDemoBothPanesReceiveOverEveryTransport/websocket' ./internal/demo/
+

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The benchmark suite: starts local clusters, runs `herald bench` against
+# them, and writes docs/benchmarks.md from the results.
+#
+# Usage: scripts/bench.sh [herald|peers|all]
+#   herald  (default) Herald only
+#   peers   Centrifugo only (installed into .tools/ with go install)
+#   all     both, side by side
+#
+# Everything runs on loopback and stops by itself. Results (JSON) go to
+# .tools/bench/<target>/; docs/benchmarks.md is rewritten from every result
+# there, so a Herald-only run keeps the last Centrifugo figures.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+what=${1:-herald}
+case $what in herald | peers | all) ;; *)
+	echo "usage: scripts/bench.sh [herald|peers|all]" >&2
+	exit 2
+	;;
+esac
+
+CENTRIFUGO_VERSION=v6.9.1
+TOOLS=$PWD/.tools
+OUT=$TOOLS/bench
+mkdir -p "$TOOLS" "$OUT"
+say() { printf '==> %s\n' "$*" >&2; }
+
+say "building herald and nats-server into .tools/"
+go build -o "$TOOLS/herald" ./cmd/herald
+go build -o "$TOOLS/nats-server" github.com/nats-io/nats-server/v2
+HERALD=$TOOLS/herald
+
+pids=()
+stop_all() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	pids=()
+}
+trap stop_all EXIT
+
+# wait_http waits until http://host:port/path answers 200, at most 30s.
+wait_http() {
+	local rest=${1#http://} hostport path status
+	hostport=${rest%%/*} path=/${rest#*/}
+	for _ in $(seq 1 300); do
+		status=$( (exec 3<>"/dev/tcp/${hostport%:*}/${hostport#*:}" &&
+			printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$hostport" >&3 &&
+			head -n 1 <&3) 2>/dev/null || true)
+		case $status in *" 200 "*) return 0 ;; esac
+		sleep 0.1
+	done
+	echo "scripts/bench.sh: $1 did not come up" >&2
+	exit 1
+}
+
+# bench runs one herald bench mode and keeps its JSON result.
+bench() {
+	local target=$1 name=$2
+	shift 2
+	mkdir -p "$OUT/$target"
+	say "$target: $name: herald bench $*"
+	echo "herald bench $*" >"$OUT/$target/$name.cmd"
+	"$HERALD" bench "$@" --json >"$OUT/$target/$name.json"
+	# A short pause lets the sockets of the last run leave TIME-WAIT.
+	sleep 2
+}
+
+# start_herald starts NGW gateway nodes (the first holds the embedded NATS
+# server) and one api node. It sets GW_URLS, GW_PIDS, API_URL, API_PID.
+start_herald() {
+	local ngw=$1 i url
+	GW_URLS="" GW_PIDS="" API_URL=http://127.0.0.1:14100
+	for i in $(seq 1 "$ngw"); do
+		local nats=(--nats-url nats://127.0.0.1:14222)
+		[ "$i" = 1 ] && nats=(--nats-listen 127.0.0.1:14222)
+		"$HERALD" serve --name "gw$i" --role gateway --listen "127.0.0.1:141$(printf %02d "$i")" \
+			--log-level warn --stats-interval 0 "${nats[@]}" &
+		pids+=($!)
+		GW_PIDS+="${GW_PIDS:+,}$!"
+		url=http://127.0.0.1:141$(printf %02d "$i")
+		GW_URLS+="${GW_URLS:+,}$url"
+		wait_http "$url/readyz"
+	done
+	"$HERALD" serve --name api --role api --listen 127.0.0.1:14100 --log-level warn --stats-interval 0 \
+		--nats-url nats://127.0.0.1:14222 &
+	pids+=($!)
+	API_PID=$!
+	wait_http "$API_URL/readyz"
+}
+
+suite_herald() {
+	local t=herald
+
+	say "herald: connect and idle, one fresh gateway"
+	start_herald 1
+	bench $t idle idle --url "$GW_URLS" -n 15000 --channels 100 --hold 20s --pid "$GW_PIDS"
+	bench $t connect connect --url "$GW_URLS" -n 15000 --channels 100
+	stop_all
+
+	say "herald: fan-out, two gateways and an api node"
+	start_herald 2
+	local all_pids="$GW_PIDS,$API_PID"
+	for rate in 200 1000 2000 3000; do
+		bench $t "fanout-$rate" fanout --url "$GW_URLS" --api "$API_URL" -n 2000 --channels 20 \
+			--rate "$rate" --duration 10s --pid "$all_pids"
+	done
+	bench $t publish publish --api "$API_URL" --duration 5s --channels 100
+	bench $t publish-broadcast publish --api "$API_URL" --duration 5s --channels 100 --broadcast 10
+	stop_all
+
+	say "herald: 60,000 connections over four gateways, all receiving a broadcast"
+	start_herald 4
+	bench $t scale fanout --url "$GW_URLS" --api "$API_URL" -n 60000 --channels 1 \
+		--rate 1 --duration 5s --pid "$GW_PIDS,$API_PID" --ramp-timeout 5m
+	stop_all
+}
+
+suite_peers() {
+	: # filled in by the Centrifugo part below
+}
+
+[ "$what" != peers ] && suite_herald
+[ "$what" != herald ] && suite_peers
+
+say "writing docs/benchmarks.md"
+go run ./scripts/benchdoc -results "$OUT" -out docs/benchmarks.md
