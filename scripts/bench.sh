@@ -75,14 +75,14 @@ start_herald() {
 		local nats=(--nats-url nats://127.0.0.1:14222)
 		[ "$i" = 1 ] && nats=(--nats-listen 127.0.0.1:14222)
 		"$HERALD" serve --name "gw$i" --role gateway --listen "127.0.0.1:141$(printf %02d "$i")" \
-			--log-level warn --stats-interval 0 "${nats[@]}" &
+			--log-level warn --stats-interval 0 --drain-timeout 1s "${nats[@]}" &
 		pids+=($!)
 		GW_PIDS+="${GW_PIDS:+,}$!"
 		url=http://127.0.0.1:141$(printf %02d "$i")
 		GW_URLS+="${GW_URLS:+,}$url"
 		wait_http "$url/readyz"
 	done
-	"$HERALD" serve --name api --role api --listen 127.0.0.1:14100 --log-level warn --stats-interval 0 \
+	"$HERALD" serve --name api --role api --listen 127.0.0.1:14100 --log-level warn --stats-interval 0 --drain-timeout 1s \
 		--nats-url nats://127.0.0.1:14222 &
 	pids+=($!)
 	API_PID=$!
@@ -95,7 +95,7 @@ suite_herald() {
 	say "herald: connect and idle, one fresh gateway"
 	start_herald 1
 	bench $t idle idle --url "$GW_URLS" -n 15000 --channels 100 --hold 20s --pid "$GW_PIDS"
-	bench $t connect connect --url "$GW_URLS" -n 15000 --channels 100
+	bench $t connect connect --url "$GW_URLS" -n 15000 --channels 100 --pid "$GW_PIDS"
 	stop_all
 
 	say "herald: fan-out, two gateways and an api node"
@@ -116,8 +116,49 @@ suite_herald() {
 	stop_all
 }
 
+# start_centrifugo starts a NATS server and N Centrifugo nodes on it, with
+# the configuration in internal/bench/testdata/centrifugo.json. It sets
+# CF_URLS and CF_PIDS.
+start_centrifugo() {
+	local n=$1 i port
+	"$TOOLS/nats-server" -a 127.0.0.1 -p 14322 &
+	pids+=($!)
+	CF_URLS="" CF_PIDS=""
+	for i in $(seq 1 "$n"); do
+		port=$((14200 + i))
+		CENTRIFUGO_HTTP_SERVER_PORT=$port CENTRIFUGO_BROKER_NATS_URL=nats://127.0.0.1:14322 \
+			"$CENTRIFUGO" --config internal/bench/testdata/centrifugo.json &
+		pids+=($!)
+		CF_PIDS+="${CF_PIDS:+,}$!"
+		CF_URLS+="${CF_URLS:+,}http://127.0.0.1:$port"
+		wait_http "http://127.0.0.1:$port/health"
+	done
+}
+
 suite_peers() {
-	: # filled in by the Centrifugo part below
+	local t=centrifugo p=(--protocol centrifugo --api-key bench-key)
+	CENTRIFUGO=$TOOLS/centrifugo
+	if [ ! -x "$CENTRIFUGO" ]; then
+		say "installing Centrifugo $CENTRIFUGO_VERSION into .tools/ (go install)"
+		GOBIN=$TOOLS go install "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION"
+	fi
+
+	say "centrifugo: connect and idle, one fresh node"
+	start_centrifugo 1
+	bench $t idle idle "${p[@]}" --url "$CF_URLS" -n 15000 --channels 100 --hold 20s --pid "$CF_PIDS"
+	bench $t connect connect "${p[@]}" --url "$CF_URLS" -n 15000 --channels 100 --pid "$CF_PIDS"
+	stop_all
+
+	say "centrifugo: fan-out, two nodes on one NATS server"
+	start_centrifugo 2
+	local api=${CF_URLS%%,*}
+	for rate in 200 1000 2000 3000; do
+		bench $t "fanout-$rate" fanout "${p[@]}" --url "$CF_URLS" --api "$api" -n 2000 --channels 20 \
+			--rate "$rate" --duration 10s --pid "$CF_PIDS"
+	done
+	bench $t publish publish "${p[@]}" --api "$api" --duration 5s --channels 100
+	bench $t publish-broadcast publish "${p[@]}" --api "$api" --duration 5s --channels 100 --broadcast 10
+	stop_all
 }
 
 [ "$what" != peers ] && suite_herald

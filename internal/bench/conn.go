@@ -31,10 +31,14 @@ type conn struct {
 	s     sock
 	ctr   *counters
 	sse   bool
+	cf    bool  // speaks Centrifugo's protocol
 	state uint8 // stHead, stWelcome, stReply, stReady
 	msgs  uint32
 	carry []byte // bytes of an unfinished frame, header or line
 	end   string // how the server ended the connection, when it said
+
+	// Centrifugo only: the channel to subscribe to once connected.
+	channel string
 
 	// SSE only.
 	chunked bool
@@ -45,7 +49,7 @@ type conn struct {
 
 const (
 	stHead    = iota // SSE: reading the response head
-	stWelcome        // waiting for the welcome
+	stWelcome        // waiting for the welcome (Centrifugo: the connect reply)
 	stReply          // WebSocket: waiting for the subscribe reply
 	stReady          // subscribed
 )

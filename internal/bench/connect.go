@@ -15,10 +15,12 @@ func Connect(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer r.stop()
+	cpu0, _ := cpuOf(o.PIDs)
 	ramp, err := r.ramp(ctx)
 	if err != nil {
 		return nil, err
 	}
+	cpu1, _ := cpuOf(o.PIDs)
 	if err := r.hold(ctx, o.Hold, ramp.Connected); err != nil {
 		return nil, err
 	}
@@ -26,5 +28,13 @@ func Connect(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return r.finish(r.report(modeConnect, ramp, final), r.cpu()), nil
+	rep := r.report(modeConnect, ramp, final)
+	if rep.Ramp != nil && rep.Ramp.Connected > 0 && len(o.PIDs) > 0 {
+		var spent float64
+		for i := range cpu1 {
+			spent += cpu1[i] - cpu0[i]
+		}
+		rep.Ramp.ServerCPUPerConn = 1e6 * spent / float64(rep.Ramp.Connected)
+	}
+	return r.finish(rep, r.cpu()), nil
 }

@@ -13,6 +13,13 @@
 // are split over worker processes (the same binary, 'herald bench worker')
 // whose counts and histograms are merged.
 //
+// The same runs can load Centrifugo v6 nodes, for a comparison on the same
+// machine with the same generator: Options.Protocol Centrifugo speaks its
+// JSON client protocol over WebSocket and publishes through its server
+// API (centrifugo.go). testdata/centrifugo.json configures Centrifugo for
+// that, and testdata/README.md explains each setting and how to start
+// the nodes.
+//
 // It refuses to load anything but loopback addresses unless told
 // otherwise, and every phase is bounded in time: a run stops by itself.
 //

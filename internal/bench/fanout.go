@@ -41,7 +41,7 @@ func Fanout(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 
-	p := newPublisher(api, o.APIKey, o.Concurrency, o.Size)
+	p := newPublisher(api, o.Protocol, o.APIKey, o.Concurrency, o.Size)
 	defer p.close()
 	srv0, srv0Errs := cpuOf(o.PIDs)
 	gen0 := r.cpu()

@@ -14,6 +14,7 @@ import (
 // subscribes to channel i % Channels, and leaves from source address
 // (i / len(URLs)) % Sources.
 type job struct {
+	Protocol         string        `json:"protocol,omitempty"` // "" is Herald
 	Transport        string        `json:"transport"`
 	URLs             []string      `json:"urls"`
 	AllowRemote      bool          `json:"allow_remote"`
@@ -218,7 +219,7 @@ func (f *fleet) open(ctx context.Context, i int, sem chan struct{}, dialing *syn
 	if f.job.Transport == SSE {
 		c, err = dialSSE(hctx, t, d, channelName(ch), &f.ctr)
 	} else {
-		c, err = dialWS(hctx, t, d, channelName(ch), &f.ctr)
+		c, err = dialWS(hctx, t, d, channelName(ch), &f.ctr, f.job.Protocol == Centrifugo)
 	}
 	cancel()
 	<-sem

@@ -11,7 +11,8 @@ import (
 // reports the servers' memory per connection: the resident memory of
 // o.PIDs (or, without them, the gateways' process_resident_memory_bytes)
 // after the hold less before the ramp, over the connections; and the
-// gateways' herald_connections.
+// gateways' herald_connections (Centrifugo: centrifugo_node_num_clients,
+// which Centrifugo refreshes every 10s).
 func Idle(ctx context.Context, o Options) (*Report, error) {
 	o, err := o.withDefaults(modeIdle)
 	if err != nil {
@@ -92,11 +93,28 @@ func (r *run) memory(ctx context.Context) []MemoryFrom {
 	return out
 }
 
-// connections reads each gateway's herald_connections.
+// cfClients is Centrifugo's gauge of a node's client connections.
+const cfClients = "centrifugo_node_num_clients"
+
+// connections reads each gateway's herald_connections, or Centrifugo's
+// count of clients.
 func (r *run) connections(ctx context.Context) []NodeConnections {
 	var out []NodeConnections
 	for _, t := range r.uniqueTargets() {
 		n := NodeConnections{URL: t.url, Connections: map[string]float64{}}
+		if r.o.Protocol == Centrifugo {
+			s, err := scrape(ctx, t, cfClients)
+			v, ok := s[cfClients]
+			switch {
+			case err != nil:
+				n.Error = err.Error()
+			case !ok:
+				n.Error = "no " + cfClients + " in /metrics"
+			}
+			n.Connections, n.Total = nil, v
+			out = append(out, n)
+			continue
+		}
 		s, err := scrape(ctx, t, "herald_connections")
 		if err != nil {
 			n.Error = err.Error()

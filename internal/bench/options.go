@@ -23,22 +23,38 @@ const (
 	SSE       = "sse"
 )
 
+// Protocols a run may speak: the client protocol and publish API of the
+// servers under test.
+const (
+	// Herald: /ws or /sse, publishes with 'Authorization: Bearer <key>'.
+	Herald = "herald"
+	// Centrifugo: Centrifugo v6's JSON client protocol at
+	// /connection/websocket (WebSocket only), and its server API with
+	// 'X-API-Key: <key>'. See centrifugo.go.
+	Centrifugo = "centrifugo"
+)
+
 // Options configure a run. Zero values take the defaults noted on each
 // field; a mode ignores the fields it does not use.
 type Options struct {
+	// Protocol is Herald (default) or Centrifugo: what the servers under
+	// test speak.
+	Protocol string
 	// URLs are the base URLs (http://host:port) of the gateway nodes the
-	// connections are spread over, round-robin. Default: http://127.0.0.1:8080.
+	// connections are spread over, round-robin. Default:
+	// http://127.0.0.1:8080, or for Centrifugo http://127.0.0.1:8000.
 	URLs []string
 	// API is the base URL of the node taking publishes. Default: URLs[0].
 	API string
-	// APIKey is sent as 'Authorization: Bearer <key>' when set.
+	// APIKey is sent as 'Authorization: Bearer <key>' when set; for
+	// Centrifugo as 'X-API-Key: <key>'.
 	APIKey string
 	// AllowRemote permits targets that do not resolve to loopback
 	// addresses. Without it such a run is refused with ErrRemote: a load
 	// test is for machines you own.
 	AllowRemote bool
 
-	// Transport is WebSocket (default) or SSE.
+	// Transport is WebSocket (default) or SSE (Herald only).
 	Transport string
 	// Conns is the number of client connections. Default 1000.
 	Conns int
@@ -104,19 +120,26 @@ type Options struct {
 }
 
 const (
-	defaultURL   = "http://127.0.0.1:8080"
-	perSource    = 20000 // connections per source address, by default
-	fdMargin     = 1000  // open files a process keeps for other uses
-	maxSources   = 250
-	channelStem  = "bench."
-	maxBroadcast = 1024
+	defaultURL    = "http://127.0.0.1:8080"
+	centrifugoURL = "http://127.0.0.1:8000" // Centrifugo's default port
+	perSource     = 20000                   // connections per source address, by default
+	fdMargin      = 1000                    // open files a process keeps for other uses
+	maxSources    = 250
+	channelStem   = "bench."
+	maxBroadcast  = 1024
 )
 
 // withDefaults returns o with its zero fields set to their defaults for
 // mode, or an error wrapping ErrOptions.
 func (o Options) withDefaults(mode string) (Options, error) {
+	if o.Protocol == "" {
+		o.Protocol = Herald
+	}
 	if len(o.URLs) == 0 {
 		o.URLs = []string{defaultURL}
+		if o.Protocol == Centrifugo {
+			o.URLs = []string{centrifugoURL}
+		}
 	}
 	if o.API == "" {
 		o.API = o.URLs[0]
@@ -177,6 +200,15 @@ func (o Options) withDefaults(mode string) (Options, error) {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if o.Transport != WebSocket && o.Transport != SSE {
 		bad("transport %q: want %s or %s", o.Transport, WebSocket, SSE)
+	}
+	switch o.Protocol {
+	case Herald:
+	case Centrifugo:
+		if o.Transport != WebSocket && mode != modePublish {
+			bad("transport %q: the %s protocol is benched over %s only", o.Transport, Centrifugo, WebSocket)
+		}
+	default:
+		bad("protocol %q: want %s or %s", o.Protocol, Herald, Centrifugo)
 	}
 	for _, c := range []struct {
 		name string

@@ -22,11 +22,12 @@ type publisher struct {
 	client *http.Client
 	base   string // http://host/path
 	key    string
+	cf     bool   // a Centrifugo server API
 	pad    []byte // padding for messages of the asked size
 	size   int
 }
 
-func newPublisher(t *target, key string, conns, size int) *publisher {
+func newPublisher(t *target, protocol, key string, conns, size int) *publisher {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	return &publisher{
 		client: &http.Client{
@@ -44,6 +45,7 @@ func newPublisher(t *target, key string, conns, size int) *publisher {
 		},
 		base: "http://" + t.host + t.path,
 		key:  key,
+		cf:   protocol == Centrifugo,
 		pad:  bytes.Repeat([]byte("x"), size),
 		size: size,
 	}
@@ -52,14 +54,19 @@ func newPublisher(t *target, key string, conns, size int) *publisher {
 func (p *publisher) close() { p.client.CloseIdleConnections() }
 
 // post sends body to the API path; an answer other than 200 is a
-// refusedError naming the status and error code.
+// refusedError naming the status and error code, and so is a Centrifugo
+// answer that holds an error.
 func (p *publisher) post(ctx context.Context, path string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if p.key != "" {
+	switch {
+	case p.key == "":
+	case p.cf:
+		req.Header.Set("X-API-Key", p.key)
+	default:
 		req.Header.Set("Authorization", "Bearer "+p.key)
 	}
 	resp, err := p.client.Do(req)
@@ -74,6 +81,9 @@ func (p *publisher) post(ctx context.Context, path string, body []byte) error {
 			r += " " + code
 		}
 		return &refusedError{r}
+	}
+	if err == nil && p.cf {
+		err = cfAPIError(b)
 	}
 	return err
 }
@@ -116,7 +126,8 @@ func (p *publisher) appendBroadcast(b []byte, channels []string, t int64) []byte
 // Publish measures the publish API's throughput: o.Concurrency workers
 // post back to back for o.Duration, each request to one channel (rotating
 // over o.Channels) or, with o.Broadcast, to that many through
-// /api/broadcast.
+// /api/broadcast. Herald's and Centrifugo's APIs take the same paths and
+// bodies.
 func Publish(ctx context.Context, o Options) (*Report, error) {
 	o, err := o.withDefaults(modePublish)
 	if err != nil {
@@ -126,7 +137,7 @@ func Publish(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := newPublisher(t, o.APIKey, o.Concurrency, o.Size)
+	p := newPublisher(t, o.Protocol, o.APIKey, o.Concurrency, o.Size)
 	defer p.close()
 
 	// Every body is made before the clock starts.
@@ -182,8 +193,9 @@ func Publish(ctx context.Context, o Options) (*Report, error) {
 		perReq = o.Broadcast
 	}
 	rep := &Report{
-		Mode: modePublish,
-		API:  o.API,
+		Mode:     modePublish,
+		Protocol: o.Protocol,
+		API:      o.API,
 		Publish: &PublishReport{
 			Concurrency: o.Concurrency,
 			Broadcast:   o.Broadcast,

@@ -15,6 +15,7 @@ import (
 // milliseconds as the field names say; memory in bytes.
 type Report struct {
 	Mode      string   `json:"mode"`
+	Protocol  string   `json:"protocol"` // "herald" or "centrifugo"
 	Transport string   `json:"transport,omitempty"`
 	URLs      []string `json:"urls,omitempty"`
 	API       string   `json:"api,omitempty"`
@@ -42,8 +43,12 @@ type RampReport struct {
 	Seconds   float64        `json:"seconds"`
 	PerSecond float64        `json:"per_second"`
 	// Handshake is the time from dialing to the subscribe reply
-	// (WebSocket) or the welcome event (SSE).
+	// (WebSocket) or the welcome event (SSE). For Centrifugo it spans
+	// the connect and the subscribe, two round trips.
 	Handshake Percentiles `json:"handshake"`
+	// ServerCPUPerConn is the --pid processes' CPU time over the ramp per
+	// connection made (connect + subscribe), in microseconds.
+	ServerCPUPerConn float64 `json:"server_cpu_per_connection_us,omitempty"`
 }
 
 // MemoryReport is the servers' memory before and after the connections.
@@ -53,7 +58,9 @@ type MemoryReport struct {
 	Before        float64      `json:"before_bytes"`
 	After         float64      `json:"after_bytes"`
 	PerConnection float64      `json:"per_connection_bytes"`
-	// Nodes are the gateways' herald_connections, by transport.
+	// Nodes are the gateways' herald_connections, by transport; for
+	// Centrifugo its centrifugo_node_num_clients, a total refreshed every
+	// 10s.
 	Nodes []NodeConnections `json:"nodes,omitempty"`
 }
 
@@ -65,7 +72,8 @@ type MemoryFrom struct {
 	Error  string  `json:"error,omitempty"`
 }
 
-// NodeConnections is one node's herald_connections gauge.
+// NodeConnections is one node's herald_connections gauge, or
+// Centrifugo's centrifugo_node_num_clients.
 type NodeConnections struct {
 	URL         string             `json:"url"`
 	Connections map[string]float64 `json:"connections,omitempty"` // by transport
@@ -171,10 +179,13 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if r.Workers > 0 {
 			procs = fmt.Sprintf("in %d worker processes", r.Workers)
 		}
-		head += fmt.Sprintf(": %d %s connections to %s over %d channels, %s", r.Conns, transportName(r.Transport),
+		head += fmt.Sprintf(": %d %s connections to %s over %d channels, %s", r.Conns, r.connName(),
 			strings.Join(r.URLs, ", "), r.Channels, procs)
 	} else if r.API != "" {
 		head += ": " + r.API
+		if r.Protocol == Centrifugo {
+			head += " (Centrifugo)"
+		}
 	}
 	fmt.Fprintln(tw, head)
 	if rr := r.Ramp; rr != nil {
@@ -183,6 +194,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			row("failures", "%s", counts(rr.Failures))
 		}
 		row("handshake", "%s", pcts(rr.Handshake))
+		if rr.ServerCPUPerConn > 0 {
+			row("server CPU", "%.1f µs per connection (connect + subscribe)", rr.ServerCPUPerConn)
+		}
 	}
 	if m := r.Memory; m != nil {
 		for _, p := range m.Processes {
@@ -196,6 +210,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		for _, n := range m.Nodes {
 			if n.Error != "" {
 				row("connections "+n.URL, "unknown: %s", n.Error)
+				continue
+			}
+			if len(n.Connections) == 0 {
+				row("connections "+n.URL, "%.0f", n.Total)
 				continue
 			}
 			row("connections "+n.URL, "%.0f (%s)", n.Total, floats(n.Connections))
@@ -243,11 +261,17 @@ func (r *Report) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-func transportName(t string) string {
-	if t == SSE {
-		return "SSE"
+// connName names the run's connections: their protocol, if not
+// Herald's, and transport.
+func (r *Report) connName() string {
+	t := "WebSocket"
+	if r.Transport == SSE {
+		t = "SSE"
 	}
-	return "WebSocket"
+	if r.Protocol == Centrifugo {
+		return "Centrifugo " + t
+	}
+	return t
 }
 
 func pcts(p Percentiles) string {

@@ -42,6 +42,7 @@ func newRun(ctx context.Context, o Options) (*run, error) {
 		workers = (o.Conns + o.MaxPerProcess - 1) / o.MaxPerProcess
 	}
 	base := job{
+		Protocol:         o.Protocol,
 		Transport:        o.Transport,
 		URLs:             o.URLs,
 		AllowRemote:      o.AllowRemote,
@@ -194,6 +195,7 @@ func (r *run) say(format string, args ...any) {
 func (r *run) report(mode string, ramp, final *tally) *Report {
 	rep := &Report{
 		Mode:      mode,
+		Protocol:  r.o.Protocol,
 		Transport: r.o.Transport,
 		URLs:      r.o.URLs,
 		Conns:     r.o.Conns,

@@ -25,8 +25,9 @@ var (
 )
 
 // dialWS opens a WebSocket to t through d, subscribes to channel and
-// waits for the reply.
-func dialWS(ctx context.Context, t *target, d *net.Dialer, channel string, ctr *counters) (*conn, error) {
+// waits for the reply. With cf it speaks Centrifugo's protocol: it
+// connects, then subscribes (see centrifugo.go).
+func dialWS(ctx context.Context, t *target, d *net.Dialer, channel string, ctr *counters, cf bool) (*conn, error) {
 	deadline, _ := ctx.Deadline()
 	var refusal string
 	wd := ws.Dialer{
@@ -44,7 +45,11 @@ func dialWS(ctx context.Context, t *target, d *net.Dialer, channel string, ctr *
 			}
 		},
 	}
-	nc, br, _, err := wd.Dial(ctx, "ws://"+t.host+t.path+"/ws")
+	path, first := "/ws", fmt.Appendf(nil, `{"id":1,"op":"subscribe","channel":%q}`, channel)
+	if cf {
+		path, first = cfPath, []byte(cfConnect)
+	}
+	nc, br, _, err := wd.Dial(ctx, "ws://"+t.host+t.path+path)
 	if err != nil {
 		if refusal != "" {
 			return nil, &refusedError{refusal}
@@ -53,8 +58,11 @@ func dialWS(ctx context.Context, t *target, d *net.Dialer, channel string, ctr *
 	}
 	c, err := newConn(nc, ctr, false)
 	if err == nil {
+		if cf {
+			c.cf, c.channel = true, channel
+		}
 		_ = nc.SetWriteDeadline(deadline)
-		err = c.write(ws.NewTextFrame(fmt.Appendf(nil, `{"id":1,"op":"subscribe","channel":%q}`, channel)))
+		err = c.write(ws.NewTextFrame(first))
 	}
 	if err == nil && br != nil {
 		p, _ := br.Peek(br.Buffered())
@@ -84,8 +92,17 @@ func (c *conn) write(f ws.Frame) error {
 	return err
 }
 
-// feedWS parses server frames: unmasked, each whole (Herald does not
-// fragment).
+// reply writes a pong, within 5s while the connection is still in Go's
+// poller; a reader loop writes to the descriptor once.
+func (c *conn) reply(f ws.Frame) error {
+	if c.fd < 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	}
+	return c.write(f)
+}
+
+// feedWS parses server frames: unmasked, each whole (neither Herald nor
+// Centrifugo fragments).
 func (c *conn) feedWS(p []byte, now int64) error {
 	if len(c.carry) > 0 {
 		p = append(c.carry, p...)
@@ -145,10 +162,7 @@ func (c *conn) frameWS(op ws.OpCode, payload []byte, now int64) error {
 	case ws.OpText, ws.OpContinuation:
 		return c.textWS(payload, now)
 	case ws.OpPing:
-		if c.fd < 0 {
-			_ = c.nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		}
-		return c.write(ws.NewPongFrame(bytes.Clone(payload)))
+		return c.reply(ws.NewPongFrame(bytes.Clone(payload)))
 	case ws.OpClose:
 		if c.end == "" {
 			c.end = "close"
@@ -163,6 +177,9 @@ func (c *conn) frameWS(op ws.OpCode, payload []byte, now int64) error {
 }
 
 func (c *conn) textWS(p []byte, now int64) error {
+	if c.cf {
+		return c.textCF(p, now)
+	}
 	switch {
 	case bytes.HasPrefix(p, wsMessage):
 		c.message(p, now)

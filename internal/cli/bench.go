@@ -37,6 +37,12 @@ its ephemeral ports allow from one address. When there are more connections
 than one process may hold open files, they are split over worker processes of
 this same binary.
 
+With --protocol centrifugo the same runs load Centrifugo v6 nodes instead, for a
+side-by-side comparison: WebSocket clients at <url>/connection/websocket speaking
+its JSON protocol (connect, subscribe, answer pings), publishes through its server
+API with the key in X-API-Key. The nodes must allow anonymous clients to connect
+and subscribe; internal/bench/testdata/centrifugo.json is such a configuration.
+
 Progress goes to standard error; the result to standard output, as a table or
 with --json as JSON.`,
 		Args: cobra.NoArgs,
@@ -59,13 +65,15 @@ at most --ramp-concurrency handshakes at a time and --ramp-rate a second. Report
 the handshake rate, the time from dialing to the subscribe reply (WebSocket) or
 the welcome event (SSE), and the failures by reason; then close them all.`,
 		Example: `  herald bench connect --url http://127.0.0.1:8081,http://127.0.0.1:8082 -n 10000
-  herald bench connect --transport sse -n 2000 --json`,
+  herald bench connect --transport sse -n 2000 --json
+  herald bench connect --protocol centrifugo --url http://127.0.0.1:8001 -n 10000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, f, bench.Connect) },
 	}
 	addTargetFlags(cmd, f)
 	addConnFlags(cmd, f)
 	cmd.Flags().DurationVar(&f.o.Hold, "hold", 0, "keep the connections open this long after the ramp")
+	addPIDFlag(cmd, f, "server processes whose CPU time over the ramp to report per connection (repeat or comma-separate)")
 	return cmd
 }
 
@@ -78,9 +86,11 @@ func newBenchIdleCmd() *cobra.Command {
 report the servers' resident memory before the ramp and after the hold, and the
 difference per connection. The memory is VmRSS from /proc/<pid>/status of each
 --pid, or without --pid the gateways' process_resident_memory_bytes from their
-/metrics. Also reports each gateway's herald_connections.`,
+/metrics. Also reports each gateway's herald_connections (Centrifugo: its
+centrifugo_node_num_clients, which it refreshes every 10s).`,
 		Example: `  herald bench idle -n 5000 --pid $(pidof herald)
-  herald bench idle --url http://127.0.0.1:8081 -n 20000 --hold 30s`,
+  herald bench idle --url http://127.0.0.1:8081 -n 20000 --hold 30s
+  herald bench idle --protocol centrifugo --url http://127.0.0.1:8001 -n 5000 --pid 4242`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, f, bench.Idle) },
 	}
@@ -104,7 +114,9 @@ late deliveries, then report the deliveries expected and received, the latency
 from send to receipt (p50 to max), the servers' CPU time per delivery (from
 /proc/<pid>/stat of each --pid, over the publish window), and the generator's own.`,
 		Example: `  herald bench fanout --url http://127.0.0.1:4101,http://127.0.0.1:4102 --api http://127.0.0.1:4100 \
-    -n 2000 --channels 20 --rate 200 --duration 10s --pid 1234,1235,1236`,
+    -n 2000 --channels 20 --rate 200 --duration 10s --pid 1234,1235,1236
+  herald bench fanout --protocol centrifugo --url http://127.0.0.1:8001,http://127.0.0.1:8002 \
+    --api http://127.0.0.1:8001 --api-key bench-key -n 2000 --channels 20 --rate 200`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, f, bench.Fanout) },
 	}
@@ -131,10 +143,12 @@ func newBenchPublishCmd() *cobra.Command {
 K channels at once through /api/broadcast. Report requests per second, errors
 by reason and request latency. No subscriber is needed.`,
 		Example: `  herald bench publish --api http://127.0.0.1:8080 --concurrency 32 --duration 10s
-  herald bench publish --broadcast 10`,
+  herald bench publish --broadcast 10
+  herald bench publish --protocol centrifugo --api http://127.0.0.1:8001 --api-key bench-key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, f, bench.Publish) },
 	}
+	addProtocolFlag(cmd, f)
 	addAPIFlags(cmd, f)
 	fl := cmd.Flags()
 	fl.BoolVar(&f.o.AllowRemote, "allow-remote", false, "allow an API that is not on a loopback address")
@@ -158,10 +172,17 @@ func newBenchWorkerCmd() *cobra.Command {
 	}
 }
 
-// addTargetFlags defines the gateway flags.
+// addProtocolFlag defines --protocol.
+func addProtocolFlag(cmd *cobra.Command, f *benchFlags) {
+	cmd.Flags().StringVar(&f.o.Protocol, "protocol", bench.Herald,
+		"what the servers speak: "+bench.Herald+" or "+bench.Centrifugo+" (Centrifugo v6: WebSocket JSON protocol, server API)")
+}
+
+// addTargetFlags defines the gateway flags, and --protocol.
 func addTargetFlags(cmd *cobra.Command, f *benchFlags) {
+	addProtocolFlag(cmd, f)
 	fl := cmd.Flags()
-	fl.StringSliceVar(&f.o.URLs, "url", []string{"http://127.0.0.1:8080"}, "base `URL`s of the gateway nodes (repeat or comma-separate)")
+	fl.StringSliceVar(&f.o.URLs, "url", nil, "base `URL`s of the gateway nodes (repeat or comma-separate) (default http://127.0.0.1:8080; with --protocol centrifugo http://127.0.0.1:8000)")
 	fl.BoolVar(&f.o.AllowRemote, "allow-remote", false, "allow targets that are not on a loopback address")
 	fl.BoolVar(&f.json, "json", false, "print the result as JSON")
 }
@@ -185,10 +206,10 @@ func addAPIFlags(cmd *cobra.Command, f *benchFlags) {
 	fl := cmd.Flags()
 	def := "the first --url"
 	if fl.Lookup("url") == nil {
-		def = "http://127.0.0.1:8080"
+		def = "http://127.0.0.1:8080; with --protocol centrifugo http://127.0.0.1:8000"
 	}
 	fl.StringVar(&f.o.API, "api", "", "base `URL` of the node taking publishes (default: "+def+")")
-	fl.StringVar(&f.o.APIKey, "api-key", "", "API `key`, sent as 'Authorization: Bearer <key>' (env "+envAPIKey+")")
+	fl.StringVar(&f.o.APIKey, "api-key", "", "API `key`, sent as 'Authorization: Bearer <key>', with --protocol centrifugo as 'X-API-Key: <key>' (env "+envAPIKey+")")
 	fl.IntVar(&f.o.Size, "size", 100, "bytes of data in each message")
 }
 

@@ -3,8 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,6 +112,9 @@ func TestBenchRefusals(t *testing.T) {
 		{[]string{"bench", "fanout", "--url", "http://127.0.0.1:1", "--api", "http://192.0.2.1:80"}, "not a loopback address"},
 		{[]string{"bench", "publish", "--api", "http://[2001:db8::1]:80"}, "not a loopback address"},
 		{[]string{"bench", "connect", "--transport", "poll"}, `transport "poll"`},
+		{[]string{"bench", "idle", "--protocol", "nats"}, `protocol "nats": want herald or centrifugo`},
+		{[]string{"bench", "fanout", "--protocol", "centrifugo", "--transport", "sse"}, "the centrifugo protocol is benched over ws only"},
+		{[]string{"bench", "publish", "--protocol", "centrifugo", "--api", "http://192.0.2.1:8000"}, "not a loopback address"},
 		{[]string{"bench"}, "give a mode"},
 	} {
 		res := run(t, context.Background(), nil, tt.args...)
@@ -127,5 +133,41 @@ func TestBenchWorkerNeedsAJob(t *testing.T) {
 	help := run(t, context.Background(), nil, "bench", "--help")
 	if strings.Contains(help.stdout, "\n  worker ") || !strings.Contains(help.stdout, "\n  fanout ") {
 		t.Errorf("the hidden worker command shows in help:\n%s", help.stdout)
+	}
+}
+
+// TestBenchCentrifugoProtocol checks that --protocol centrifugo reaches the
+// run: the WebSocket path, the API key header, and errors in answers of
+// status 200. The server here only records what it is asked.
+func TestBenchCentrifugoProtocol(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path+" "+r.Header.Get("X-API-Key"))
+		mu.Unlock()
+		if r.URL.Path == "/api/publish" {
+			fmt.Fprint(w, `{"error":{"code":102,"message":"unknown channel"}}`)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	res := run(t, context.Background(), nil, "bench", "connect", "--protocol", "centrifugo", "--url", srv.URL, "-n", "3")
+	if res.code != 0 {
+		t.Fatalf("connect: exit %d, stderr %q", res.code, res.stderr)
+	}
+	contains(t, "stdout", res.stdout, "3 Centrifugo WebSocket connections", "http 404: 3")
+	res = run(t, context.Background(), nil, "bench", "publish", "--protocol", "centrifugo", "--api", srv.URL,
+		"--api-key", "k", "--duration", "100ms", "--concurrency", "1")
+	if res.code != 0 {
+		t.Fatalf("publish: exit %d, stderr %q", res.code, res.stderr)
+	}
+	contains(t, "stdout", res.stdout, "(Centrifugo)", "api error 102 unknown channel")
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) < 4 || seen[0] != "/connection/websocket " || seen[len(seen)-1] != "/api/publish k" {
+		t.Errorf("the server saw %q", seen)
 	}
 }
