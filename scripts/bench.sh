@@ -121,13 +121,13 @@ suite_herald() {
 # CF_URLS and CF_PIDS.
 start_centrifugo() {
 	local n=$1 i port
-	"$TOOLS/nats-server" -a 127.0.0.1 -p 14322 &
+	"$TOOLS/nats-server" -a 127.0.0.1 -p 14322 >/dev/null 2>&1 &
 	pids+=($!)
 	CF_URLS="" CF_PIDS=""
 	for i in $(seq 1 "$n"); do
 		port=$((14200 + i))
 		CENTRIFUGO_HTTP_SERVER_PORT=$port CENTRIFUGO_BROKER_NATS_URL=nats://127.0.0.1:14322 \
-			"$CENTRIFUGO" --config internal/bench/testdata/centrifugo.json &
+			"$CENTRIFUGO" --config internal/bench/testdata/centrifugo.json 2>>"$OUT/centrifugo.log" &
 		pids+=($!)
 		CF_PIDS+="${CF_PIDS:+,}$!"
 		CF_URLS+="${CF_URLS:+,}http://127.0.0.1:$port"
@@ -136,7 +136,7 @@ start_centrifugo() {
 }
 
 suite_peers() {
-	local t=centrifugo p=(--protocol centrifugo --api-key bench-key)
+	local t=centrifugo p=(--protocol centrifugo) key=(--api-key bench-key)
 	CENTRIFUGO=$TOOLS/centrifugo
 	if [ ! -x "$CENTRIFUGO" ]; then
 		say "installing Centrifugo $CENTRIFUGO_VERSION into .tools/ (go install)"
@@ -153,11 +153,11 @@ suite_peers() {
 	start_centrifugo 2
 	local api=${CF_URLS%%,*}
 	for rate in 200 1000 2000 3000; do
-		bench $t "fanout-$rate" fanout "${p[@]}" --url "$CF_URLS" --api "$api" -n 2000 --channels 20 \
+		bench $t "fanout-$rate" fanout "${p[@]}" "${key[@]}" --url "$CF_URLS" --api "$api" -n 2000 --channels 20 \
 			--rate "$rate" --duration 10s --pid "$CF_PIDS"
 	done
-	bench $t publish publish "${p[@]}" --api "$api" --duration 5s --channels 100
-	bench $t publish-broadcast publish "${p[@]}" --api "$api" --duration 5s --channels 100 --broadcast 10
+	bench $t publish publish "${p[@]}" "${key[@]}" --api "$api" --duration 5s --channels 100
+	bench $t publish-broadcast publish "${p[@]}" "${key[@]}" --api "$api" --duration 5s --channels 100 --broadcast 10
 	stop_all
 }
 

@@ -74,6 +74,9 @@ type Config struct {
 
 	// Shutdown.
 	DrainTimeout time.Duration `koanf:"drain-timeout"`
+
+	// Profiling.
+	PprofListen string `koanf:"pprof-listen"`
 }
 
 // Default returns a Config holding every default.
@@ -225,6 +228,11 @@ func (c *Config) Validate() error {
 	for _, d := range durations {
 		if d.val <= 0 {
 			bad("%s: must be greater than 0, got %s", d.name, d.val)
+		}
+	}
+	if c.PprofListen != "" {
+		if _, _, err := net.SplitHostPort(c.PprofListen); err != nil {
+			bad("pprof-listen: %q is not host:port: %v", c.PprofListen, err)
 		}
 	}
 	if c.StatsInterval < 0 {

@@ -411,6 +411,7 @@ var usage = map[string]string{
 	"ui-gateways":    "base URLs of the gateway nodes the web UI's pages connect to, comma-separated (http://gw1:8080); default: the UI node itself",
 	"ping":           "serve POST /ping on the publish API: publishes {\"sendTime\":...} to the channel updates, as a demo backend would",
 	"stats-interval": "how often the node publishes its stats to the channel _herald.nodes, read by the dashboard; 0: never",
+	"pprof-listen":   "host:port for Go's profiler (/debug/pprof/), on a listener of its own; keep it on loopback; empty: off",
 	"drain-timeout":  "on shutdown, how long to wait for clients to be disconnected and messages flushed; 0: stop at once",
 }
 

@@ -38,6 +38,7 @@ type Node struct {
 	ln         net.Listener
 	served     chan error
 	stopStats  context.CancelFunc
+	pprof      *http.Server
 
 	draining atomic.Bool
 }
@@ -120,6 +121,13 @@ func (n *Node) Start() error {
 		n.closeBus()
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	if cfg.PprofListen != "" {
+		if n.pprof, err = n.startPprof(cfg.PprofListen); err != nil {
+			ln.Close()
+			n.closeBus()
+			return fmt.Errorf("pprof-listen on %s: %w", cfg.PprofListen, err)
+		}
+	}
 	n.ln = ln
 	n.srv = &http.Server{
 		Handler:           mux,
@@ -196,6 +204,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.log.Info("shutting down", "clients", n.clients(), "drain", n.cfg.DrainTimeout)
 	n.stopStats()
+	if n.pprof != nil {
+		_ = n.pprof.Close()
+	}
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- n.srv.Shutdown(ctx) }() // closes the listener at once
 	if n.transports != nil {

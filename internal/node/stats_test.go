@@ -80,3 +80,26 @@ func TestPingPublishesToUpdates(t *testing.T) {
 		t.Fatalf("POST /ping without --ping: %d", resp.StatusCode)
 	}
 }
+
+func TestProfilerOnItsOwnListener(t *testing.T) {
+	cfg := testConfig("pprof")
+	cfg.PprofListen = freeAddr(t)
+	n := startNode(t, cfg)
+	resp, err := http.Get("http://" + cfg.PprofListen + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("profiler: %d", resp.StatusCode)
+	}
+	// Not on the main listener.
+	resp, err = http.Get("http://" + n.Addr() + "/debug/pprof/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatal("the profiler is served on the client listener")
+	}
+}
