@@ -33,6 +33,9 @@ type wsConn struct {
 	out  outbox
 	ping *time.Timer
 	bufs net.Buffers // the writer's batch, kept here so it does not escape per write
+	// writeBy is the write deadline last set (unix nanoseconds); only the
+	// writer touches it.
+	writeBy int64
 
 	mu       sync.Mutex
 	subs     []string
@@ -170,7 +173,7 @@ func (c *wsConn) writeLoop() {
 		if frames == nil {
 			return
 		}
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		c.extendWriteDeadline()
 		c.bufs = frames
 		_, err := c.bufs.WriteTo(c.conn)
 		c.bufs = nil
@@ -188,6 +191,21 @@ func (c *wsConn) writeLoop() {
 		}
 		c.out.recycle(frames)
 	}
+}
+
+// extendWriteDeadline keeps the write deadline between 3/4 of the write
+// timeout and the whole of it ahead. Setting it costs a timer update in
+// the runtime, so it is moved only when a quarter of it has passed, not
+// on every batch.
+func (c *wsConn) extendWriteDeadline() {
+	wt := c.s.cfg.WriteTimeout
+	now := time.Now()
+	if c.writeBy-now.UnixNano() > int64(wt-wt/4) {
+		return
+	}
+	by := now.Add(wt)
+	c.writeBy = by.UnixNano()
+	_ = c.conn.SetWriteDeadline(by)
 }
 
 // readLoop reads client frames until the connection ends.
