@@ -102,7 +102,7 @@ suite_herald() {
 	say "herald: fan-out, two gateways and an api node"
 	start_herald 2
 	local all_pids="$GW_PIDS,$API_PID"
-	for rate in 200 1000 2000 3000; do
+	for rate in 200 1000 2000 3000 4000 6000; do
 		bench $t "fanout-$rate" fanout --url "$GW_URLS" --api "$API_URL" -n 2000 --channels 20 \
 			--rate "$rate" --duration 10s --pid "$all_pids"
 	done
@@ -153,7 +153,7 @@ suite_peers() {
 	say "centrifugo: fan-out, two nodes on one NATS server"
 	start_centrifugo 2
 	local api=${CF_URLS%%,*}
-	for rate in 200 1000 2000 3000; do
+	for rate in 200 1000 2000 3000 4000 6000; do
 		bench $t "fanout-$rate" fanout "${p[@]}" "${key[@]}" --url "$CF_URLS" --api "$api" -n 2000 --channels 20 \
 			--rate "$rate" --duration 10s --pid "$CF_PIDS"
 	done
