@@ -5,9 +5,11 @@
 // shared, pre-encoded frames into it without blocking; one writer drains
 // it in batches, a WebSocket batch in a single writev. A client whose
 // outbox overflows is disconnected (3008) and its subscriptions freed at
-// once. An idle WebSocket connection holds one goroutine, blocked in a
-// read without a buffer; its writer goroutine exists only while frames are
-// queued.
+// once. An idle WebSocket connection holds no goroutine: on Linux one
+// epoll set (poller) watches every idle connection, and a goroutine is
+// started to read a message only when one arrives (elsewhere, each
+// connection keeps a reader goroutine). Its writer goroutine exists only
+// while frames are queued.
 //
 // Long-poll sessions live on the node that created them; a poll reaching
 // another node is forwarded to the owner over NATS.

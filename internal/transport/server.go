@@ -40,6 +40,7 @@ type Server struct {
 	log      *slog.Logger
 	clients  *registry
 	polls    *polls
+	poller   *poller // nil: a reader goroutine per WebSocket connection
 	draining atomic.Bool
 }
 
@@ -50,6 +51,11 @@ func New(d Deps) *Server {
 	}
 	s := &Server{Deps: d, cfg: d.Config, log: d.Logger.With("component", "transport"), clients: newRegistry()}
 	s.polls = newPolls(s)
+	if p, err := newPoller(); err == nil {
+		s.poller = p
+	} else {
+		s.log.Warn("idle WebSocket connections will each hold a goroutine", "err", err)
+	}
 	return s
 }
 
@@ -79,6 +85,9 @@ func (s *Server) Shutdown(ctx context.Context, spread time.Duration) {
 	s.draining.Store(true)
 	s.clients.disconnectAll(ctx, protocol.DisconnectShutdown, spread)
 	s.polls.stop()
+	if s.poller != nil {
+		s.poller.close()
+	}
 }
 
 // admit runs the checks common to every transport's first request. It

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -37,9 +39,18 @@ type wsConn struct {
 	// writer touches it.
 	writeBy int64
 
+	// Reading. With the poller, an idle connection has no reader
+	// goroutine: one is started per message (reading guards against two).
+	rd       *wsutil.Reader
+	reading  atomic.Bool
+	lastSeen atomic.Int64 // unix nanoseconds of the last frame from the client
+	closed   sync.Once
+
 	mu       sync.Mutex
 	subs     []string
 	released bool
+	fd       int  // the socket's descriptor, while watched
+	watched  bool // the poller watches fd
 }
 
 var _ hub.Subscriber = (*wsConn)(nil)
@@ -68,13 +79,22 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	if rw != nil && rw.Reader.Buffered() > 0 {
 		src = &bufferedConn{br: rw.Reader, conn: conn}
 	}
+	limit := int64(s.cfg.MaxMessageBytes + s.cfg.MaxChannelLength + commandOverhead)
+	c.rd = &wsutil.Reader{
+		Source:         src,
+		State:          ws.StateServerSide,
+		CheckUTF8:      true,
+		MaxFrameSize:   limit,
+		MaxMessageSize: limit,
+		OnIntermediate: func(h ws.Header, r io.Reader) error { return c.control(h, r) },
+	}
+	c.lastSeen.Store(time.Now().UnixNano())
 	c.ping = time.AfterFunc(s.cfg.PingInterval, c.keepalive)
 	s.clients.add(c)
 	s.Metrics.Connections(metrics.WebSocket).Inc()
 	c.send(wsFrame(protocol.AppendWelcome(nil, c.id, s.NodeName, seconds(s.cfg.PingInterval))))
-	// A fresh goroutine keeps the idle stack small: the handler's own
-	// stack has grown through the HTTP machinery.
-	go c.readLoop(src)
+	// A fresh goroutine keeps the handler's grown stack out of it.
+	go c.startReading(src)
 }
 
 // bufferedConn reads what the HTTP server had buffered past the
@@ -111,9 +131,14 @@ func (c *wsConn) reply(id uint64, err *protocol.Error) {
 	c.send(wsFrame(protocol.AppendReply(nil, id, err)))
 }
 
-// keepalive sends a ping and re-arms itself. The read deadline, pushed out
-// by every frame the client sends (its pongs too), ends dead connections.
+// keepalive sends a ping and re-arms itself. A client that has sent no
+// frame (its pongs included) for the ping interval and the pong timeout is
+// disconnected (3005).
 func (c *wsConn) keepalive() {
+	if time.Since(time.Unix(0, c.lastSeen.Load())) > c.s.cfg.PingInterval+c.s.cfg.PongTimeout {
+		c.disconnect(protocol.DisconnectKeepalive)
+		return
+	}
 	switch c.out.push(wsPingFrame, false) {
 	case pushed:
 		c.ping.Reset(c.s.cfg.PingInterval)
@@ -139,8 +164,23 @@ func (c *wsConn) disconnect(d protocol.Disconnect) {
 // closeNow ends the connection without a goodbye (the peer is gone).
 func (c *wsConn) closeNow() {
 	c.out.close()
-	c.conn.Close()
+	c.closeConn()
 	c.release()
+}
+
+// closeConn closes the socket, after taking it out of the poller so that
+// its descriptor number, once reused, is never mistaken for it.
+func (c *wsConn) closeConn() {
+	c.closed.Do(func() {
+		c.mu.Lock()
+		fd, watched := c.fd, c.watched
+		c.watched = false
+		c.mu.Unlock()
+		if watched {
+			c.s.poller.remove(fd)
+		}
+		c.conn.Close()
+	})
 }
 
 // release frees everything the connection holds in the node. It runs once
@@ -185,7 +225,7 @@ func (c *wsConn) writeLoop() {
 			delivered.Add(float64(msgs))
 		}
 		if last {
-			c.conn.Close()
+			c.closeConn()
 			c.release()
 			return
 		}
@@ -208,43 +248,99 @@ func (c *wsConn) extendWriteDeadline() {
 	_ = c.conn.SetWriteDeadline(by)
 }
 
-// readLoop reads client frames until the connection ends.
-func (c *wsConn) readLoop(src io.Reader) {
-	limit := int64(c.s.cfg.MaxMessageBytes + c.s.cfg.MaxChannelLength + commandOverhead)
-	rd := wsutil.Reader{
-		Source:         src,
-		State:          ws.StateServerSide,
-		CheckUTF8:      true,
-		MaxFrameSize:   limit,
-		MaxMessageSize: limit,
-		OnIntermediate: func(h ws.Header, r io.Reader) error { return c.control(h, r) },
-	}
-	idle := c.s.cfg.PingInterval + c.s.cfg.PongTimeout
-	for {
-		_ = c.conn.SetReadDeadline(time.Now().Add(idle))
-		h, err := rd.NextFrame()
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		if h.OpCode.IsControl() {
-			if err := c.control(h, &rd); err != nil {
-				c.readFailed(err)
+// startReading reads what came with the handshake, then hands the
+// connection to the poller, or, without one, reads in a loop.
+func (c *wsConn) startReading(src io.Reader) {
+	if bc, ok := src.(*bufferedConn); ok {
+		for bc.br != nil && bc.br.Buffered() > 0 {
+			if !c.readMessage(c.s.cfg.PongTimeout) {
 				return
 			}
-			continue
 		}
-		if h.OpCode != ws.OpText {
-			c.disconnect(protocol.Disconnect{Code: protocol.CloseBadRequest, Reason: "binary frames are not supported; send JSON text", Reconnect: false})
-			return
-		}
-		frame, err := io.ReadAll(&rd)
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		c.handle(frame)
 	}
+	if c.watch() {
+		return
+	}
+	for c.readMessage(c.s.cfg.PingInterval + c.s.cfg.PongTimeout) {
+	}
+}
+
+// watch registers the connection with the poller.
+func (c *wsConn) watch() bool {
+	if c.s.poller == nil {
+		return false
+	}
+	sc, ok := c.conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	fd := -1
+	_ = rc.Control(func(f uintptr) { fd = int(f) })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.released || fd < 0 {
+		return false
+	}
+	c.fd, c.watched = fd, true
+	if c.s.poller.add(fd, c) != nil {
+		c.watched = false
+		return false
+	}
+	return true
+}
+
+// onReadable reads one message when the poller says there is input, then
+// arms the poller again.
+func (c *wsConn) onReadable() {
+	c.mu.Lock()
+	fd, watched := c.fd, c.watched
+	c.mu.Unlock()
+	if !watched {
+		return
+	}
+	if hasInput(fd) && !c.readMessage(c.s.cfg.PongTimeout) {
+		return // the connection is over
+	}
+	c.reading.Store(false)
+	c.mu.Lock()
+	if c.watched {
+		_ = c.s.poller.rearm(fd)
+	}
+	c.mu.Unlock()
+}
+
+// readMessage reads and handles one message or control frame, allowing it
+// within to arrive. It reports false when the connection is over.
+func (c *wsConn) readMessage(within time.Duration) bool {
+	_ = c.conn.SetReadDeadline(time.Now().Add(within))
+	h, err := c.rd.NextFrame()
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	c.lastSeen.Store(time.Now().UnixNano())
+	if h.OpCode.IsControl() {
+		if err := c.control(h, c.rd); err != nil {
+			c.readFailed(err)
+			return false
+		}
+		return true
+	}
+	if h.OpCode != ws.OpText {
+		c.disconnect(protocol.Disconnect{Code: protocol.CloseBadRequest, Reason: "binary frames are not supported; send JSON text", Reconnect: false})
+		return false
+	}
+	frame, err := io.ReadAll(c.rd)
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	c.handle(frame)
+	return true
 }
 
 // errClientClosed ends the read loop after a client's close frame.
