@@ -15,7 +15,9 @@
 // another node is forwarded to the owner over NATS.
 //
 // Locks: a client's mutex (wsConn.mu, session.mu) and its outbox mutex are
-// never held together with each other or across a call into the hub. The
+// never held together with each other or across a call into the hub.
+// wsConn.mu may be held while the poller's mutex is taken (registering),
+// never the other way round: the poller only looks connections up. The
 // hub calls Deliver with a shard lock held, so Deliver only takes the
 // outbox lock and starts goroutines for anything that needs the hub.
 package transport
