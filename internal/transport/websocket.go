@@ -51,6 +51,7 @@ type wsConn struct {
 	released bool
 	fd       int  // the socket's descriptor, while watched
 	watched  bool // the poller watches fd
+	shut     bool // the socket is closed or closing: never watch it
 }
 
 var _ hub.Subscriber = (*wsConn)(nil)
@@ -174,7 +175,7 @@ func (c *wsConn) closeConn() {
 	c.closed.Do(func() {
 		c.mu.Lock()
 		fd, watched := c.fd, c.watched
-		c.watched = false
+		c.watched, c.shut = false, true
 		c.mu.Unlock()
 		if watched {
 			c.s.poller.remove(fd)
@@ -282,7 +283,7 @@ func (c *wsConn) watch() bool {
 	_ = rc.Control(func(f uintptr) { fd = int(f) })
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.released || fd < 0 {
+	if c.released || c.shut || fd < 0 {
 		return false
 	}
 	c.fd, c.watched = fd, true
