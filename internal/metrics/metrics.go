@@ -32,8 +32,12 @@ type Sources struct {
 type Metrics struct {
 	registry *prometheus.Registry
 
-	connections   *prometheus.GaugeVec
-	delivered     *prometheus.CounterVec
+	connections *prometheus.GaugeVec
+	delivered   *prometheus.CounterVec
+	// The children of both vectors by transport, looked up once: the
+	// delivery path takes them per write batch.
+	connsBy       map[string]prometheus.Gauge
+	deliveredBy   map[string]prometheus.Counter
 	Published     prometheus.Counter
 	Received      prometheus.Counter // messages from NATS for channels with local subscribers
 	Dropped       prometheus.Counter // messages dropped for a client (queue overflow, closed)
@@ -74,9 +78,11 @@ func New(src Sources) *Metrics {
 		counter("herald_nats_dropped_total", "Messages from NATS dropped by this node (payload not JSON, or delivery fell behind).", src.NATSDropped),
 		counter("herald_nats_reconnects_total", "Times the NATS connection was re-established.", src.Reconnects),
 	)
+	m.connsBy = make(map[string]prometheus.Gauge, 3)
+	m.deliveredBy = make(map[string]prometheus.Counter, 3)
 	for _, t := range []string{WebSocket, SSE, LongPoll} {
-		m.connections.WithLabelValues(t)
-		m.delivered.WithLabelValues(t)
+		m.connsBy[t] = m.connections.WithLabelValues(t)
+		m.deliveredBy[t] = m.delivered.WithLabelValues(t)
 	}
 	return m
 }
@@ -97,11 +103,17 @@ func counter(name, help string, f func() float64) prometheus.Collector {
 
 // Connections returns the open-connections gauge of a transport.
 func (m *Metrics) Connections(transport string) prometheus.Gauge {
+	if g, ok := m.connsBy[transport]; ok {
+		return g
+	}
 	return m.connections.WithLabelValues(transport)
 }
 
 // Delivered returns the delivered-messages counter of a transport.
 func (m *Metrics) Delivered(transport string) prometheus.Counter {
+	if c, ok := m.deliveredBy[transport]; ok {
+		return c
+	}
 	return m.delivered.WithLabelValues(transport)
 }
 

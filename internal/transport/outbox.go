@@ -119,10 +119,3 @@ func (o *outbox) seal() {
 	o.closing = true
 	o.mu.Unlock()
 }
-
-// isClosing reports whether close was called.
-func (o *outbox) isClosing() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.closing
-}

@@ -349,3 +349,10 @@ func TestOutboxConcurrentClose(t *testing.T) {
 		}
 	}
 }
+
+// isClosing reports whether close was called.
+func (o *outbox) isClosing() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closing
+}
