@@ -26,9 +26,9 @@ export interface WebSocketLike {
   onclose: ((event: any) => void) | null;
 }
 
-/** The part of an EventSource that the client uses. */
+/** The part of an EventSource that the client uses (`lastEventId`: the SSE cursor, see README.md). */
 export interface EventSourceLike {
-  addEventListener(type: string, listener: (event: { data: string }) => void): void;
+  addEventListener(type: string, listener: (event: { data: string; lastEventId?: string }) => void): void;
   close(): void;
 }
 
@@ -70,10 +70,50 @@ export interface StateEvent {
   transport: Transport;
 }
 
+/**
+ * Where a client is in a history channel: the epoch of the channel's history
+ * and the offset of the last message it has. Epoch `""` offset 0 stands
+ * before the first message of whatever epoch comes.
+ */
+export interface Position {
+  /** Letters and digits; changes when the channel's history is reset. */
+  epoch: string;
+  /** 1 for the first message of an epoch, then 1 more per message. */
+  offset: number;
+}
+
 export interface MessageEvent<T = unknown> {
   channel: string;
   data: T;
   node: string | null;
+  /** The message's position: only on channels that keep history. */
+  epoch?: string;
+  offset?: number;
+}
+
+/** Why a resume could not give every missed message (docs/protocol.md, Recovery notices). */
+export type RecoveryReason =
+  | 'epoch_changed'
+  | 'too_far_behind'
+  | 'expired'
+  | 'unavailable'
+  | 'no_history'
+  | 'gap'
+  | 'reset';
+
+/**
+ * The server's report on a resume, or on messages it could not deliver.
+ * `recovered: true`: the missed messages follow. `false`: they are lost to
+ * the client, which is now at `epoch`/`offset`; reload the channel's state.
+ */
+export interface RecoveryEvent {
+  channel: string;
+  recovered: boolean;
+  /** Absent with reason `no_history`. */
+  epoch?: string;
+  offset?: number;
+  /** Only when `recovered` is false. */
+  reason?: RecoveryReason | (string & {});
 }
 
 /** The server's disconnect frame, event or field (close codes: docs/protocol.md). */
@@ -97,6 +137,43 @@ export interface HeraldError extends Error {
 export interface MessageMeta {
   channel: string;
   node: string | null;
+  /** The message's position: only on channels that keep history. */
+  epoch?: string;
+  offset?: number;
+}
+
+/**
+ * Where a channel's first subscription starts (later handlers' options are
+ * ignored). Without them it starts from now.
+ */
+export interface SubscribeOptions {
+  /** Resume from this position: the messages after it are replayed first. */
+  since?: Position;
+  /** Replay the channel's last N messages first (WebSocket only; ignored on SSE and long polling). */
+  rewind?: number;
+}
+
+export interface HistoryOptions {
+  /** How many messages; the server's default is 100, its limit --history-max-replay. */
+  limit?: number;
+  /** Only the messages with an offset above this one, in the current epoch. */
+  since?: number;
+}
+
+/** A message as stored in history. */
+export interface HistoryMessage<T = unknown> {
+  channel: string;
+  epoch: string;
+  offset: number;
+  data: T;
+}
+
+export interface HistoryResult<T = unknown> {
+  /** The channel's current position. */
+  epoch: string;
+  offset: number;
+  /** Oldest first. */
+  messages: HistoryMessage<T>[];
 }
 
 export interface Subscription {
@@ -107,6 +184,7 @@ export interface Subscription {
 export interface EventMap {
   state: StateEvent;
   message: MessageEvent;
+  recovery: RecoveryEvent;
   disconnect: DisconnectEvent;
   error: HeraldError;
 }
@@ -114,8 +192,17 @@ export interface EventMap {
 export interface HeraldClient {
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof EventMap>(event: K, listener: (value: EventMap[K]) => void): () => void;
-  /** Adds a handler of channel's messages. Throws an error with code `invalid_channel` on a bad name. */
-  subscribe<T = unknown>(channel: string, handler: (data: T, meta: MessageMeta) => void): Subscription;
+  /**
+   * Adds a handler of channel's messages. Throws an error with code
+   * `invalid_channel` on a bad name, and a TypeError on bad options.
+   */
+  subscribe<T = unknown>(
+    channel: string,
+    handler: (data: T, meta: MessageMeta) => void,
+    options?: SubscribeOptions,
+  ): Subscription;
+  /** The position of a subscribed history channel, or undefined when the client knows none (yet). */
+  position(channel: string): Position | undefined;
   /** Removes every handler of channel. */
   unsubscribe(channel: string): void;
   /**
@@ -124,6 +211,14 @@ export interface HeraldClient {
    * `unavailable` when not connected, or `unsupported` on SSE and long polling.
    */
   publish(channel: string, data: unknown): Promise<void>;
+  /**
+   * Reads a history channel's stored messages over the WebSocket (the
+   * connection must be subscribed to it, or the node allow it:
+   * --client-history). Rejects with the server's code (`no_history`,
+   * `forbidden`, `unavailable`, ...), with `unavailable` when not connected,
+   * or `unsupported` on SSE and long polling.
+   */
+  history<T = unknown>(channel: string, options?: HistoryOptions): Promise<HistoryResult<T>>;
   /** Stops for good: state `closed`. */
   close(): void;
   readonly state: State;

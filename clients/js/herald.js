@@ -4,13 +4,17 @@
 // the Herald nodes in urls, over WebSocket, Server-Sent Events or long
 // polling; subscribes to the channels that have handlers; hands every message
 // to its channel's handlers; and, when the connection is lost, reconnects to
-// the next node after an exponential backoff with jitter. One ES module, no
-// dependencies. The wire protocol is docs/protocol.md in the Herald
-// repository; README.md next to this file documents the client.
+// the next node after an exponential backoff with jitter. For the channels
+// that keep history on the server, it keeps each channel's position (epoch,
+// offset), drops duplicates, and resumes from its positions after every
+// reconnect, so that no message is lost or delivered twice as long as the
+// server can replay what was missed. One ES module, no dependencies. The
+// wire protocol is docs/protocol.md in the Herald repository; README.md
+// next to this file documents the client.
 //
-// Sections: helpers; the client (state and events, channels, publish);
-// connection lifecycle (attempt, backoff, fallback); WebSocket; Server-Sent
-// Events; long polling.
+// Sections: helpers; the client (state and events, channels, positions,
+// publish and history); connection lifecycle (attempt, backoff, fallback);
+// WebSocket; Server-Sent Events; long polling.
 
 // ---- Helpers --------------------------------------------------------------
 
@@ -63,6 +67,48 @@ function httpError(status, body, url) {
   return heraldError(`herald: ${url}: ${e?.message ?? `HTTP ${status}`}`, e?.code, { status });
 }
 
+// isPosition tells whether p is a position: {epoch, offset}, an epoch of
+// letters and digits ("" before any message) and a non-negative integer.
+const EPOCH = /^[A-Za-z0-9]*$/;
+function isPosition(p) {
+  return typeof p?.epoch === 'string' && EPOCH.test(p.epoch) && Number.isInteger(p.offset) && p.offset >= 0;
+}
+
+// formatCursor makes the SSE and long-poll cursor of channels: each
+// channel's position as "epoch:offset", or "-" where there is none. It
+// returns null when no channel has a position (nothing to resume).
+function formatCursor(channels, positions) {
+  let any = false;
+  const parts = channels.map((c) => {
+    const p = positions.get(c);
+    if (!p) return '-';
+    any = true;
+    return `${p.epoch}:${p.offset}`;
+  });
+  return any ? parts.join(',') : null;
+}
+
+// parseCursor reads a cursor of channels: an array with a position or null
+// ("-") per channel, or null if the cursor does not fit the channels.
+function parseCursor(text, channels) {
+  if (typeof text !== 'string' || text === '') return null;
+  const parts = text.split(',');
+  if (parts.length !== channels.length) return null;
+  const out = [];
+  for (const part of parts) {
+    if (part === '-') {
+      out.push(null);
+      continue;
+    }
+    const i = part.lastIndexOf(':');
+    const offset = i < 0 ? NaN : Number(part.slice(i + 1));
+    const p = { epoch: part.slice(0, i), offset };
+    if (!/^\d+$/.test(part.slice(i + 1)) || !isPosition(p)) return null;
+    out.push(p);
+  }
+  return out;
+}
+
 function checkChannel(channel) {
   if (typeof channel !== 'string' || channel.length > MAX_CHANNEL || !CHANNEL.test(channel)) {
     throw heraldError(`herald: invalid channel ${JSON.stringify(channel)}`, 'invalid_channel');
@@ -97,7 +143,9 @@ class HeraldClient {
   #closed = false;
   #nextId = 1;
   #pending = new Map(); // WebSocket command id -> {op, channel, resolve, reject}
-  #pollSession = null; // {id, key}: the long-poll session to resume
+  #pollSession = null; // {id, key, channels}: the long-poll session to resume
+  #positions = new Map(); // channel -> {epoch, offset}: the last message the client has
+  #rewind = new Map(); // channel -> n: a rewind asked for and not yet answered (WebSocket)
 
   constructor(urls, options) {
     this.#urls = (Array.isArray(urls) ? [...urls] : [urls]).map(String);
@@ -131,7 +179,10 @@ class HeraldClient {
   get transport() { return TRANSPORTS[this.#transportIndex]; }
   get url() { return this.#urls[this.#urlIndex]; }
 
-  /** on adds a listener of 'state', 'message', 'disconnect' or 'error'; it returns a function that removes it. */
+  /**
+   * on adds a listener of 'state', 'message', 'recovery', 'disconnect' or
+   * 'error'; it returns a function that removes it.
+   */
   on(event, fn) {
     if (typeof fn !== 'function') throw new TypeError('herald: on needs a function');
     let set = this.#listeners.get(event);
@@ -172,30 +223,113 @@ class HeraldClient {
     this.#emit('state', { state, url: this.url, node: this.#node, transport: this.transport });
   }
 
+  // #deliver takes a message {channel, data[, epoch, offset]} from any
+  // transport. A message of a history channel moves the channel's position,
+  // unless it is at or before the position in the same epoch: then it is a
+  // duplicate, and dropped.
+  #deliver(m) {
+    const channel = m?.channel;
+    if (typeof channel !== 'string') return;
+    let pos = null;
+    if (isPosition(m)) {
+      pos = { epoch: m.epoch, offset: m.offset };
+      if (this.#handlers.has(channel)) {
+        const known = this.#positions.get(channel);
+        if (known && known.epoch === pos.epoch && pos.offset <= known.offset) return;
+        this.#positions.set(channel, pos);
+        this.#rewind.delete(channel);
+      }
+    }
+    this.#dispatch(channel, m.data, pos);
+  }
+
   // #dispatch hands a message to the 'message' listeners, then to the
   // handlers of its channel.
-  #dispatch(channel, data) {
-    if (typeof channel !== 'string') return;
+  #dispatch(channel, data, pos) {
     const node = this.#node;
-    this.#emit('message', { channel, data, node });
+    const where = pos ? { epoch: pos.epoch, offset: pos.offset } : {};
+    this.#emit('message', { channel, data, node, ...where });
     for (const { handler } of [...(this.#handlers.get(channel) ?? [])]) {
       try {
-        handler(data, { channel, node });
+        handler(data, { channel, node, ...where });
       } catch (err) {
         this.#handlerError(err);
       }
     }
   }
 
-  /** subscribe adds a handler of channel's messages; several per channel are allowed. */
-  subscribe(channel, handler) {
+  // #recovery handles the server's report n = {channel, recovered, epoch,
+  // offset[, reason]} on how a resume went, then emits 'recovery'. After
+  // recovered:false the channel is at the stated position (or, without one,
+  // keeps no history). After recovered:true the missed messages follow, so
+  // the position stays where it was (in the stated epoch), and they move it.
+  #recovery(n) {
+    const channel = n?.channel;
+    if (typeof n?.recovered !== 'boolean' || !this.#handlers.has(channel)) return;
+    const stated = isPosition(n) ? { epoch: n.epoch, offset: n.offset } : null;
+    if (!n.recovered) {
+      if (stated) this.#positions.set(channel, stated);
+      else this.#positions.delete(channel);
+    } else if (stated) {
+      const known = this.#positions.get(channel);
+      if (!known) this.#positions.set(channel, stated);
+      else if (known.epoch !== stated.epoch) this.#positions.set(channel, { epoch: stated.epoch, offset: 0 });
+      else this.#positions.set(channel, { epoch: stated.epoch, offset: Math.min(known.offset, stated.offset) });
+    }
+    this.#rewind.delete(channel);
+    const event = { channel, recovered: n.recovered, epoch: n.epoch, offset: n.offset };
+    if (typeof n.reason === 'string') event.reason = n.reason;
+    this.#emit('recovery', event);
+  }
+
+  // #learn takes the positions of a cursor (an SSE event id, a poll
+  // response's cursor) for the channels that have none yet. The client sent
+  // no position for those, so the server replays nothing for them, and the
+  // cursor's position is where their live messages start. Known positions
+  // are left alone: a cursor may be ahead of messages still to come.
+  #learn(channels, cursor) {
+    const parsed = parseCursor(cursor, channels);
+    if (!parsed) return;
+    channels.forEach((channel, i) => {
+      if (parsed[i] && this.#handlers.has(channel) && !this.#positions.has(channel)) {
+        this.#positions.set(channel, parsed[i]);
+      }
+    });
+  }
+
+  /** position returns channel's position {epoch, offset}, or undefined when it has none. */
+  position(channel) {
+    const p = this.#positions.get(channel);
+    return p ? { epoch: p.epoch, offset: p.offset } : undefined;
+  }
+
+  /**
+   * subscribe adds a handler of channel's messages; several per channel are
+   * allowed. options ({since} or {rewind}) apply to the channel's first
+   * handler only.
+   */
+  subscribe(channel, handler, options = {}) {
     checkChannel(channel);
     if (typeof handler !== 'function') throw new TypeError('herald: subscribe needs a handler function');
+    const { since, rewind } = options ?? {};
+    if (since !== undefined && rewind !== undefined) {
+      throw new TypeError('herald: subscribe takes since or rewind, not both');
+    }
+    if (since !== undefined && !isPosition(since)) {
+      throw new TypeError('herald: since must be {epoch: letters and digits, offset: a non-negative integer}');
+    }
+    if (rewind !== undefined && !(Number.isInteger(rewind) && rewind > 0)) {
+      throw new TypeError('herald: rewind must be a positive integer');
+    }
     const entry = { handler };
     const list = this.#handlers.get(channel);
     if (list) list.push(entry);
     else {
       this.#handlers.set(channel, [entry]);
+      this.#positions.delete(channel);
+      this.#rewind.delete(channel);
+      if (since !== undefined) this.#positions.set(channel, { epoch: since.epoch, offset: since.offset });
+      if (rewind !== undefined) this.#rewind.set(channel, rewind);
       this.#channelsChanged('subscribe', channel);
     }
     return {
@@ -211,7 +345,10 @@ class HeraldClient {
 
   /** unsubscribe drops every handler of channel. */
   unsubscribe(channel) {
-    if (this.#handlers.delete(channel)) this.#channelsChanged('unsubscribe', channel);
+    if (!this.#handlers.delete(channel)) return;
+    this.#positions.delete(channel);
+    this.#rewind.delete(channel);
+    this.#channelsChanged('unsubscribe', channel);
   }
 
   // A channel got its first handler or lost its last one. A WebSocket sends
@@ -220,7 +357,40 @@ class HeraldClient {
   #channelsChanged(op, channel) {
     if (this.#closed) return;
     if (this.transport !== 'websocket') this.#scheduleReopen();
-    else if (this.#conn?.welcomed) this.#send({ op, channel }, { op, channel });
+    else if (!this.#conn?.welcomed) return;
+    else if (op === 'subscribe') this.#subscribeCommand(channel);
+    else this.#send({ op, channel }, { op, channel });
+  }
+
+  // #subscribeCommand sends a WebSocket subscribe, resuming from the
+  // channel's position if it has one, or with the rewind asked for.
+  #subscribeCommand(channel) {
+    const p = this.#positions.get(channel);
+    const n = this.#rewind.get(channel);
+    const since = p ? { epoch: p.epoch, offset: p.offset } : n ? { rewind: n } : undefined;
+    const command = since ? { op: 'subscribe', channel, since } : { op: 'subscribe', channel };
+    this.#send(command, { op: 'subscribe', channel, since });
+  }
+
+  // #subscribed handles a subscribe's successful reply. Without since, the
+  // reply's position (if the channel keeps history) is the client's. With
+  // since, "recovered" says how the resume went; the replayed messages
+  // follow the reply, and the position stays before them: at since, or for
+  // a rewind of n, n before the reply's position.
+  #subscribed(p, msg) {
+    const { channel, since } = p;
+    if (!this.#handlers.has(channel)) return;
+    if (typeof msg.recovered !== 'boolean') {
+      if (isPosition(msg)) {
+        if (!since) this.#positions.set(channel, { epoch: msg.epoch, offset: msg.offset });
+        this.#rewind.delete(channel);
+      }
+      return;
+    }
+    if (msg.recovered && since?.rewind && isPosition(msg)) {
+      this.#positions.set(channel, { epoch: msg.epoch, offset: Math.max(0, msg.offset - since.rewind) });
+    }
+    this.#recovery({ ...msg, channel });
   }
 
   #channelKey() {
@@ -237,7 +407,29 @@ class HeraldClient {
       return Promise.reject(heraldError('herald: not connected', 'unavailable', { channel }));
     }
     return new Promise((resolve, reject) => {
-      this.#send({ op: 'publish', channel, data }, { op: 'publish', channel, resolve, reject });
+      this.#send({ op: 'publish', channel, data }, { op: 'publish', channel, resolve: () => resolve(), reject });
+    });
+  }
+
+  /**
+   * history reads a history channel's last messages over the WebSocket; it
+   * resolves with {epoch, offset, messages} from the server's reply.
+   */
+  history(channel, options = {}) {
+    if (this.transport !== 'websocket') {
+      const why = `herald: history needs the WebSocket transport, not ${this.transport}`;
+      return Promise.reject(heraldError(why, 'unsupported', { channel }));
+    }
+    if (!this.#conn?.welcomed) {
+      return Promise.reject(heraldError('herald: not connected', 'unavailable', { channel }));
+    }
+    const command = { op: 'history', channel };
+    if (options?.limit !== undefined) command.limit = options.limit;
+    if (options?.since !== undefined) command.since = options.since;
+    return new Promise((resolve, reject) => {
+      const done = (msg) =>
+        resolve({ epoch: msg.epoch, offset: msg.offset, messages: Array.isArray(msg.messages) ? msg.messages : [] });
+      this.#send(command, { op: 'history', channel, resolve: done, reject });
     });
   }
 
@@ -414,13 +606,14 @@ class HeraldClient {
     switch (msg?.op) {
       case 'welcome':
         conn.welcomed = true;
-        for (const channel of this.#handlers.keys()) {
-          this.#send({ op: 'subscribe', channel }, { op: 'subscribe', channel });
-        }
+        for (const channel of this.#handlers.keys()) this.#subscribeCommand(channel);
         if (conn === this.#conn) this.#established(conn, msg.node);
         break;
       case 'message':
-        this.#dispatch(msg.channel, msg.data);
+        this.#deliver(msg);
+        break;
+      case 'recovery':
+        this.#recovery(msg);
         break;
       case 'reply':
         this.#reply(msg);
@@ -451,7 +644,10 @@ class HeraldClient {
   #reply(msg) {
     const p = this.#pending.get(msg.id);
     this.#pending.delete(msg.id);
-    if (!msg.error) return p?.resolve?.();
+    if (!msg.error) {
+      if (p?.op === 'subscribe') this.#subscribed(p, msg);
+      return p?.resolve?.(msg);
+    }
     const code = msg.error.code;
     const err = heraldError(`herald: ${msg.error.message ?? code}`, code, p?.channel ? { channel: p.channel } : {});
     const harmless =
@@ -467,9 +663,18 @@ class HeraldClient {
   // EventSource hides; if the server sends them as 'heartbeat' events
   // instead, the first one arms a watchdog that gives the stream up when no
   // event arrives for 2 heartbeat intervals + 5 seconds.
+  //
+  // Resume: every stream the client opens carries ?last_event_id= with the
+  // cursor of its known positions, when it has any (the browser's own
+  // Last-Event-ID is never used, since the client closes a failed
+  // EventSource itself). Event ids tell the positions of the channels the
+  // client had none for.
 
   #openSSE(conn) {
-    const es = new this.#opts.EventSource(endpoint(conn.url, '/sse?' + channelQuery([...this.#handlers.keys()])));
+    const channels = [...this.#handlers.keys()];
+    const cursor = formatCursor(channels, this.#positions);
+    const resume = cursor === null ? '' : '&last_event_id=' + encodeURIComponent(cursor);
+    const es = new this.#opts.EventSource(endpoint(conn.url, '/sse?' + channelQuery(channels) + resume));
     let watchdog = null;
     let limit = 45000;
     let armed = false;
@@ -487,12 +692,19 @@ class HeraldClient {
     on('welcome', (e) => {
       const w = this.#parse(e.data, 'welcome');
       if (w?.ping > 0) limit = (w.ping * 2 + 5) * 1000;
+      this.#learn(channels, e.lastEventId);
       this.#established(conn, w?.node);
     });
     on('message', (e) => {
       alive();
       const m = this.#parse(e.data, 'message');
-      if (m) this.#dispatch(m.channel, m.data);
+      if (m) this.#deliver(m);
+      if (conn === this.#conn) this.#learn(channels, e.lastEventId);
+    });
+    on('recovery', (e) => {
+      alive();
+      const n = this.#parse(e.data, 'recovery event');
+      if (n) this.#recovery(n);
     });
     on('heartbeat', () => {
       armed = true;
@@ -507,7 +719,9 @@ class HeraldClient {
   // A connection's first request answers at once (timeout=0s), so that the
   // client knows it is connected; the next ones wait up to pollTimeout. A
   // session survives network errors (the next poll resumes it, on any node)
-  // but not a change of channels.
+  // but not a change of channels. A new session starts with ?cursor= made of
+  // the known positions, when there are any, so that the server replays
+  // what the client missed since.
 
   #openLongPoll(conn) {
     conn.stop = () => conn.abort?.();
@@ -518,10 +732,16 @@ class HeraldClient {
     const channels = [...this.#handlers.keys()];
     const resume = this.#pollSession;
     let session = resume?.key === conn.key ? resume.id : null;
+    let order = session ? resume.channels : channels; // the session's channels, in its cursor's order
     let wait = 0;
     let expired = 0; // 410s since the last successful poll of a session
     while (conn === this.#conn) {
-      const query = session ? 'session=' + encodeURIComponent(session) : channelQuery(channels);
+      let query = 'session=' + encodeURIComponent(session);
+      if (!session) {
+        order = channels;
+        const cursor = formatCursor(channels, this.#positions);
+        query = channelQuery(channels) + (cursor === null ? '' : '&cursor=' + encodeURIComponent(cursor));
+      }
       const res = await this.#get(conn, `/poll?${query}&timeout=${goDuration(wait)}`, wait + POLL_GRACE);
       if (conn !== this.#conn) return;
       if (res.status === 410) {
@@ -541,14 +761,17 @@ class HeraldClient {
       const body = res.body;
       if (session) expired = 0;
       session = body.session;
-      this.#pollSession = { id: session, key: conn.key };
+      this.#pollSession = { id: session, key: conn.key, channels: order };
       wait = this.#opts.pollTimeout;
       if (typeof body.node === 'string') this.#node = body.node;
       if (this.#state !== 'connected') this.#established(conn, this.#node);
       for (const m of Array.isArray(body.messages) ? body.messages : []) {
         if (conn !== this.#conn) return;
-        this.#dispatch(m?.channel, m?.data);
+        if (m && typeof m === 'object' && !('data' in m) && 'recovered' in m) this.#recovery(m);
+        else this.#deliver(m);
       }
+      if (conn !== this.#conn) return;
+      this.#learn(order, body.cursor);
       if (body.disconnect && conn === this.#conn) {
         this.#pollSession = null;
         return this.#serverDisconnect(conn, body.disconnect);

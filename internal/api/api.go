@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -11,18 +12,31 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/metrics"
 	"github.com/heraldrt/herald/internal/protocol"
 )
 
-// Publisher sends a message to a channel on the bus.
+// Publisher sends a message to a channel.
 type Publisher interface {
-	// Publish sends data, one valid JSON value, to channel.
-	Publish(channel string, data []byte) error
+	// Publish sends data, one valid JSON value, to channel, and returns
+	// its position when the channel keeps history. key, when set, makes
+	// retries count once (dup reports a retry).
+	Publish(ctx context.Context, channel string, data []byte, key string) (pos *protocol.Position, dup bool, err error)
+}
+
+// History reads the history of channels that keep it.
+type History interface {
+	// Keeps reports whether channel keeps history.
+	Keeps(channel string) bool
+	// Recent returns the position of channel's newest message and up to
+	// limit messages: those after `after` when set, else the newest.
+	Recent(ctx context.Context, channel string, after *uint64, limit int) (protocol.Position, []*hub.Message, error)
 }
 
 // Options configure the API.
@@ -31,6 +45,9 @@ type Options struct {
 	MaxMessageBytes  int
 	MaxChannelLength int
 	Publisher        Publisher
+	History          History // nil when no channel keeps history
+	MaxReplay        int     // most messages one history read returns
+	Timeout          time.Duration
 	Ping             bool // serve POST /ping, the demo backend's endpoint
 	Metrics          *metrics.Metrics
 	Logger           *slog.Logger
@@ -60,6 +77,7 @@ func New(opts Options) *API {
 func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("POST /api/publish", a.guard(a.publish))
 	mux.Handle("POST /api/broadcast", a.guard(a.broadcast))
+	mux.Handle("GET /api/history", a.guard(a.history))
 	if a.opts.Ping {
 		mux.HandleFunc("POST /ping", a.ping)
 	}
@@ -68,14 +86,21 @@ func (a *API) Register(mux *http.ServeMux) {
 		case "/api/publish", "/api/broadcast":
 			w.Header().Set("Allow", http.MethodPost)
 			protocol.WriteHTTPError(w, protocol.NewError(protocol.CodeMethodNotAllowed, r.Method+" is not allowed here; use POST"))
+		case "/api/history":
+			w.Header().Set("Allow", http.MethodGet)
+			protocol.WriteHTTPError(w, protocol.NewError(protocol.CodeMethodNotAllowed, r.Method+" is not allowed here; use GET"))
 		default:
 			protocol.WriteHTTPError(w, protocol.NewError(protocol.CodeNotFound, "no API endpoint "+r.URL.Path))
 		}
 	})
 }
 
+// handler is one API endpoint: it reads the request (body is the request
+// body, read and bounded) and returns the JSON answer or an error.
+type handler func(r *http.Request, body []byte) ([]byte, *protocol.Error)
+
 // guard checks the caller, then runs h and writes its answer.
-func (a *API) guard(h func(body []byte) *protocol.Error) http.Handler {
+func (a *API) guard(h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if perr := a.authorize(r); perr != nil {
 			if perr.Code == protocol.CodeUnauthorized {
@@ -94,12 +119,14 @@ func (a *API) guard(h func(body []byte) *protocol.Error) http.Handler {
 			protocol.WriteHTTPError(w, protocol.NewError(protocol.CodeBadRequest, "cannot read request body"))
 			return
 		}
-		if perr := h(body); perr != nil {
+		answer, perr := h(r, body)
+		if perr != nil {
 			protocol.WriteHTTPError(w, perr)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, "{}\n")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(append(answer, '\n'))
 	})
 }
 
@@ -127,49 +154,97 @@ func fromLoopback(r *http.Request) bool {
 }
 
 type publishRequest struct {
-	Channel string          `json:"channel"`
-	Data    json.RawMessage `json:"data"`
+	Channel        string          `json:"channel"`
+	Data           json.RawMessage `json:"data"`
+	IdempotencyKey string          `json:"idempotency_key"`
 }
 
 type broadcastRequest struct {
-	Channels []string        `json:"channels"`
-	Data     json.RawMessage `json:"data"`
+	Channels       []string        `json:"channels"`
+	Data           json.RawMessage `json:"data"`
+	IdempotencyKey string          `json:"idempotency_key"`
 }
 
-func (a *API) publish(body []byte) *protocol.Error {
+// position is a publish's answer for a channel that keeps history.
+type position struct {
+	Epoch     string `json:"epoch"`
+	Offset    uint64 `json:"offset"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+func (a *API) publish(r *http.Request, body []byte) ([]byte, *protocol.Error) {
 	var req publishRequest
 	if perr := decode(body, &req); perr != nil {
-		return perr
+		return nil, perr
 	}
 	if perr := a.checkData(req.Data); perr != nil {
-		return perr
+		return nil, perr
 	}
 	if perr := protocol.ValidateChannel(req.Channel, a.opts.MaxChannelLength); perr != nil {
-		return perr
+		return nil, perr
 	}
-	return a.send([]string{req.Channel}, req.Data)
+	if perr := checkKey(req.IdempotencyKey); perr != nil {
+		return nil, perr
+	}
+	pos, perr := a.send(r.Context(), []string{req.Channel}, req.Data, req.IdempotencyKey)
+	if perr != nil {
+		return nil, perr
+	}
+	if p, ok := pos[req.Channel]; ok {
+		b, _ := json.Marshal(p)
+		return b, nil
+	}
+	return []byte("{}"), nil
 }
 
-func (a *API) broadcast(body []byte) *protocol.Error {
+// maxKeyLength bounds an idempotency key.
+const maxKeyLength = 200
+
+func checkKey(key string) *protocol.Error {
+	if len(key) > maxKeyLength {
+		return protocol.NewError(protocol.CodeBadRequest, fmt.Sprintf(`"idempotency_key" is over %d bytes`, maxKeyLength))
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] <= ' ' || key[i] >= 0x7f {
+			return protocol.NewError(protocol.CodeBadRequest, `"idempotency_key" may hold only printable ASCII without spaces`)
+		}
+	}
+	return nil
+}
+
+func (a *API) broadcast(r *http.Request, body []byte) ([]byte, *protocol.Error) {
 	var req broadcastRequest
 	if perr := decode(body, &req); perr != nil {
-		return perr
+		return nil, perr
 	}
 	if perr := a.checkData(req.Data); perr != nil {
-		return perr
+		return nil, perr
+	}
+	if perr := checkKey(req.IdempotencyKey); perr != nil {
+		return nil, perr
 	}
 	if len(req.Channels) == 0 {
-		return protocol.NewError(protocol.CodeInvalidChannel, `"channels" must list at least one channel`)
+		return nil, protocol.NewError(protocol.CodeInvalidChannel, `"channels" must list at least one channel`)
 	}
 	if len(req.Channels) > maxBroadcastChannels {
-		return protocol.NewError(protocol.CodeBadRequest, fmt.Sprintf("at most %d channels per broadcast", maxBroadcastChannels))
+		return nil, protocol.NewError(protocol.CodeBadRequest, fmt.Sprintf("at most %d channels per broadcast", maxBroadcastChannels))
 	}
 	for _, ch := range req.Channels {
 		if perr := protocol.ValidateChannel(ch, a.opts.MaxChannelLength); perr != nil {
-			return perr
+			return nil, perr
 		}
 	}
-	return a.send(slices.Compact(slices.Sorted(slices.Values(req.Channels))), req.Data)
+	pos, perr := a.send(r.Context(), slices.Compact(slices.Sorted(slices.Values(req.Channels))), req.Data, req.IdempotencyKey)
+	if perr != nil {
+		return nil, perr
+	}
+	if len(pos) == 0 {
+		return []byte("{}"), nil
+	}
+	b, _ := json.Marshal(struct {
+		Positions map[string]position `json:"positions"`
+	}{pos})
+	return b, nil
 }
 
 func (a *API) checkData(data json.RawMessage) *protocol.Error {
@@ -185,15 +260,92 @@ func (a *API) checkData(data json.RawMessage) *protocol.Error {
 	return nil
 }
 
-func (a *API) send(channels []string, data []byte) *protocol.Error {
-	for _, ch := range channels {
-		if err := a.opts.Publisher.Publish(ch, data); err != nil {
-			a.opts.Logger.Warn("publish failed", "channel", ch, "err", err)
-			return protocol.NewError(protocol.CodeUnavailable, "cannot publish now: NATS is not connected")
+// send publishes data to each channel and returns the positions of those
+// that keep history. A key on a channel without history is refused before
+// anything is sent.
+func (a *API) send(ctx context.Context, channels []string, data []byte, key string) (map[string]position, *protocol.Error) {
+	if key != "" {
+		for _, ch := range channels {
+			if a.opts.History == nil || !a.opts.History.Keeps(ch) {
+				return nil, protocol.NewError(protocol.CodeBadRequest, `"idempotency_key" needs channels that keep history; `+ch+" does not (see --history)")
+			}
 		}
-		a.opts.Metrics.Published.Inc()
 	}
-	return nil
+	if a.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.opts.Timeout)
+		defer cancel()
+	}
+	var out map[string]position
+	for _, ch := range channels {
+		pos, dup, err := a.opts.Publisher.Publish(ctx, ch, data, key)
+		if err != nil {
+			a.opts.Logger.Warn("publish failed", "channel", ch, "err", err)
+			return nil, protocol.NewError(protocol.CodeUnavailable, "cannot publish to "+ch+" now: "+err.Error())
+		}
+		if !dup {
+			a.opts.Metrics.Published.Inc()
+		}
+		if pos != nil {
+			if out == nil {
+				out = make(map[string]position, len(channels))
+			}
+			out[ch] = position{Epoch: pos.Epoch, Offset: pos.Offset, Duplicate: dup}
+		}
+	}
+	return out, nil
+}
+
+// history answers GET /api/history?channel=c&limit=N&since=S.
+func (a *API) history(r *http.Request, _ []byte) ([]byte, *protocol.Error) {
+	q := r.URL.Query()
+	ch := q.Get("channel")
+	if perr := protocol.ValidateChannel(ch, a.opts.MaxChannelLength); perr != nil {
+		return nil, perr
+	}
+	if a.opts.History == nil || !a.opts.History.Keeps(ch) {
+		return nil, protocol.NewError(protocol.CodeNoHistory, ch+" keeps no history (see --history)")
+	}
+	limit := min(100, a.opts.MaxReplay)
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > a.opts.MaxReplay {
+			return nil, protocol.NewError(protocol.CodeBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d (see --history-max-replay)", a.opts.MaxReplay))
+		}
+		limit = n
+	}
+	var after *uint64
+	if s := q.Get("since"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return nil, protocol.NewError(protocol.CodeBadRequest, "since must be an offset (a whole number)")
+		}
+		after = &n
+	}
+	ctx := r.Context()
+	if a.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.opts.Timeout)
+		defer cancel()
+	}
+	top, msgs, err := a.opts.History.Recent(ctx, ch, after, limit)
+	if err != nil {
+		return nil, protocol.NewError(protocol.CodeUnavailable, "cannot read history now: "+err.Error())
+	}
+	b := append(make([]byte, 0, 256), `{"channel":"`...)
+	b = append(b, ch...)
+	b = append(b, `","epoch":"`...)
+	b = append(b, top.Epoch...)
+	b = append(b, `","offset":`...)
+	b = strconv.AppendUint(b, top.Offset, 10)
+	b = append(b, `,"messages":[`...)
+	for i, m := range msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = protocol.AppendEnvelope(b, ch, m.Pos, m.Data)
+	}
+	return append(b, "]}"...), nil
 }
 
 // decode parses a request body holding one JSON object.
@@ -218,13 +370,13 @@ const PingChannel = "updates"
 // ping is what a typical app backend does when its page asks: it publishes
 // to a channel through Herald and answers. It takes no key: it is a demo
 // endpoint, off unless --ping is set.
-func (a *API) ping(w http.ResponseWriter, _ *http.Request) {
+func (a *API) ping(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	msg, _ := json.Marshal(struct {
 		SendTime string `json:"sendTime"`
 		SentAtMs int64  `json:"sentAtMs"`
 	}{now.Format(time.ANSIC), now.UnixMilli()})
-	if perr := a.send([]string{PingChannel}, msg); perr != nil {
+	if _, perr := a.send(r.Context(), []string{PingChannel}, msg, ""); perr != nil {
 		protocol.WriteHTTPError(w, perr)
 		return
 	}

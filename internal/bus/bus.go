@@ -14,16 +14,20 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/heraldrt/herald/internal/history"
+	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrNotConnected is returned when a publish finds NATS unreachable.
 var ErrNotConnected = errors.New("bus: NATS is not connected")
 
 // Handler receives the messages of watched channels. data is the NATS
-// payload, already checked to be one valid JSON value in UTF-8.
-type Handler func(channel string, data []byte)
+// payload, already checked to be one valid JSON value in UTF-8. pos is the
+// message's position when it came from a history stream, else nil.
+type Handler func(channel string, data []byte, pos *protocol.Position)
 
 // Options configure a Bus.
 type Options struct {
@@ -32,6 +36,9 @@ type Options struct {
 	Prefix  string // subject prefix; channels live under <Prefix>.ch.
 	Handler Handler
 	MaxData int // larger payloads from NATS are dropped; 0: no limit
+	// Reconnected, if set, is called (in its own goroutine) each time the
+	// NATS connection is back after a loss.
+	Reconnected func()
 
 	// External NATS: when URL is empty an embedded server is started.
 	URL      string
@@ -49,6 +56,9 @@ type Options struct {
 	ClusterName   string
 	ClusterListen string
 	ClusterRoutes []string
+	// StoreDir, when set, turns on JetStream in the embedded server and
+	// keeps its data there.
+	StoreDir string
 
 	Logger *slog.Logger
 }
@@ -125,6 +135,9 @@ func Start(opts Options) (*Bus, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.reconnects.Add(1)
 			b.log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
+			if b.opts.Reconnected != nil {
+				go b.opts.Reconnected()
+			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrSlowConsumer) {
@@ -252,6 +265,24 @@ func (b *Bus) Connected() bool { return b.nc.IsConnected() }
 // Conn returns the NATS connection, for node-to-node requests.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 
+// JetStream returns the JetStream context of the connection.
+func (b *Bus) JetStream() (jetstream.JetStream, error) { return jetstream.New(b.nc) }
+
+// Replicas is how many copies a replicated stream should have: 3 when at
+// least three NATS servers are known (JetStream peers of the embedded
+// server, or the servers of an external cluster), else 1.
+func (b *Bus) Replicas() int {
+	n := 1
+	if b.ns != nil {
+		if b.ns.JetStreamIsClustered() {
+			n = len(b.ns.JetStreamClusterPeers())
+		}
+	} else {
+		n = len(b.nc.Servers())
+	}
+	return max(1, min(3, n))
+}
+
 // Server returns the embedded NATS server, or nil with an external NATS.
 func (b *Bus) Server() *server.Server { return b.ns }
 
@@ -277,7 +308,13 @@ func (b *Bus) work(in <-chan *nats.Msg) {
 				}
 				continue
 			}
-			b.opts.Handler(m.Subject[len(b.prefix):], m.Data)
+			var pos *protocol.Position
+			if len(m.Header) > 0 {
+				if p, ok := history.ParseHeaders(m.Header); ok {
+					pos = &p
+				}
+			}
+			b.opts.Handler(m.Subject[len(b.prefix):], m.Data, pos)
 		case <-b.done:
 			return
 		}

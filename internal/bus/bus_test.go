@@ -2,11 +2,14 @@ package bus_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldrt/herald/internal/bus"
+	"github.com/heraldrt/herald/internal/history"
+	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/nats-io/nats.go"
 )
 
@@ -15,9 +18,14 @@ type got struct {
 	msgs []string
 }
 
-func (g *got) add(ch string, data []byte) {
+// add records ch=data, with @epoch:offset when the message has a position.
+func (g *got) add(ch string, data []byte, pos *protocol.Position) {
+	s := ch + "=" + string(data)
+	if pos != nil {
+		s += "@" + pos.Epoch + ":" + strconv.FormatUint(pos.Offset, 10)
+	}
 	g.mu.Lock()
-	g.msgs = append(g.msgs, ch+"="+string(data))
+	g.msgs = append(g.msgs, s)
 	g.mu.Unlock()
 }
 
@@ -53,7 +61,7 @@ func start(t *testing.T, opts bus.Options) *bus.Bus {
 }
 
 func TestEmbeddedHasNoListenerByDefault(t *testing.T) {
-	b := start(t, bus.Options{Name: "quiet", Prefix: "p", Handler: func(string, []byte) {}})
+	b := start(t, bus.Options{Name: "quiet", Prefix: "p", Handler: func(string, []byte, *protocol.Position) {}})
 	if !b.Connected() {
 		t.Fatal("not connected to the embedded server")
 	}
@@ -104,11 +112,62 @@ func TestDeliversJSONAndDropsTheRest(t *testing.T) {
 
 func TestStartsWhileExternalNATSIsDown(t *testing.T) {
 	// Nothing listens on this port: the bus starts and keeps trying.
-	b := start(t, bus.Options{Name: "n", Prefix: "p", Handler: func(string, []byte) {}, URL: "nats://127.0.0.1:1"})
+	b := start(t, bus.Options{Name: "n", Prefix: "p", Handler: func(string, []byte, *protocol.Position) {}, URL: "nats://127.0.0.1:1"})
 	if b.Connected() {
 		t.Fatal("connected to nothing")
 	}
 	if err := b.Publish("x", []byte("1")); err != bus.ErrNotConnected {
 		t.Fatalf("Publish while down = %v, want ErrNotConnected", err)
+	}
+}
+
+// TestPositionFromHeaders checks that a message carrying valid history
+// headers (as the history streams republish them) reaches the handler
+// with its position, and any other message with none.
+func TestPositionFromHeaders(t *testing.T) {
+	var g got
+	b := start(t, bus.Options{Name: "n", Prefix: "app", Handler: g.add, Listen: "127.0.0.1:0"})
+	if _, err := b.Watch("news"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(b.Server().ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	send := func(data string, hdr map[string]string) {
+		t.Helper()
+		m := nats.NewMsg("app.ch.news")
+		m.Data = []byte(data)
+		for k, v := range hdr {
+			m.Header.Set(k, v)
+		}
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(`1`, map[string]string{history.HeaderEpoch: "k3Xw9QpLzA", history.HeaderOffset: "7"})
+	send(`2`, nil)
+	send(`3`, map[string]string{"Other": "x"})
+	send(`4`, map[string]string{history.HeaderEpoch: "bad-epoch", history.HeaderOffset: "8"})
+	send(`5`, map[string]string{history.HeaderEpoch: "e", history.HeaderOffset: "0"})
+	send(`6`, map[string]string{history.HeaderEpoch: "e", history.HeaderOffset: "-1"})
+	send(`7`, map[string]string{history.HeaderOffset: "9"})
+	send(`8`, map[string]string{history.HeaderEpoch: "e", history.HeaderOffset: "18446744073709551615"})
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"news=1@k3Xw9QpLzA:7", "news=2", "news=3", "news=4", "news=5", "news=6", "news=7",
+		"news=8@e:18446744073709551615",
+	}
+	eventually(t, "eight messages", func() bool { return len(g.all()) == len(want) })
+	for i, m := range g.all() {
+		if m != want[i] {
+			t.Errorf("message %d: %q, want %q", i, m, want[i])
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +21,17 @@ func startEmbedded(opts Options, log *slog.Logger) (*server.Server, error) {
 		ServerName: serverName(opts.Name, opts.ID),
 		NoSigs:     true,
 		DontListen: opts.Listen == "",
+	}
+	if opts.StoreDir != "" {
+		// JetStream knows its peers by server name, so a node keeps the
+		// same name across restarts: its id is kept with its data.
+		id, err := storedID(opts.StoreDir, opts.ID)
+		if err != nil {
+			return nil, err
+		}
+		so.ServerName = serverName(opts.Name, id)
+		so.JetStream = true
+		so.StoreDir = opts.StoreDir
 	}
 	if opts.Listen != "" {
 		host, port, err := splitHostPort(opts.Listen)
@@ -59,6 +72,22 @@ func startEmbedded(opts Options, log *slog.Logger) (*server.Server, error) {
 		return nil, fmt.Errorf("bus: embedded NATS did not start within 10s (is %s free?)", listening(opts))
 	}
 	return ns, nil
+}
+
+// storedID returns the node id kept in dir, storing id there first if
+// there is none.
+func storedID(dir, id string) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("bus: data-dir: %w", err)
+	}
+	file := filepath.Join(dir, "node-id")
+	if b, err := os.ReadFile(file); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.WriteFile(file, []byte(id+"\n"), 0o640); err != nil {
+		return "", fmt.Errorf("bus: data-dir: %w", err)
+	}
+	return id, nil
 }
 
 func listening(o Options) string {

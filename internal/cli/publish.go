@@ -17,6 +17,7 @@ type publishOptions struct {
 	apiKey   string
 	channels []string
 	timeout  time.Duration
+	key      string
 }
 
 func newPublishCmd() *cobra.Command {
@@ -29,12 +30,16 @@ publish API of a running node, and print the server's JSON response.
 
 The message data must be JSON: quote a string as '"hello"'. Give - to read the
 data from standard input. The node is found at --url, else $HERALD_URL; the API
-key is --api-key, else $HERALD_API_KEY. On an error response, the server's
-error code and message are printed and the exit status is 1.`,
+key is --api-key, else $HERALD_API_KEY. For a channel that keeps history the
+response is the message's position, {"epoch":"...","offset":N}; with
+--idempotency-key, a retry of the same publish answers the same position and
+is delivered once. On an error response, the server's error code and message
+are printed and the exit status is 1.`,
 		Example: `  herald publish news '{"title":"Hello"}'
   herald publish news '"a plain string"'
   echo '{"n":1}' | herald publish news -
   herald publish --channels news,alerts '{"title":"Hello"}'
+  herald publish --idempotency-key order-17 orders '{"id":17}'
   HERALD_URL=https://herald.example.com HERALD_API_KEY=secret herald publish news 42`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("channels") {
@@ -58,6 +63,7 @@ error code and message are printed and the exit status is 1.`,
 	cmd.Flags().StringVar(&o.apiKey, "api-key", "", "API `key`, sent as 'Authorization: Bearer <key>' (env "+envAPIKey+")")
 	cmd.Flags().StringSliceVar(&o.channels, "channels", nil, "publish to each of these comma-separated `channels` instead of one")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "give up on the request after this long")
+	cmd.Flags().StringVar(&o.key, "idempotency-key", "", "`key` that makes a retried publish count once (channels with history only; see docs/history.md)")
 	return cmd
 }
 
@@ -67,10 +73,11 @@ error code and message are printed and the exit status is 1.`,
 type publishRequest struct {
 	Channel  string   `json:"channel,omitempty"`
 	Channels []string `json:"channels,omitempty"`
+	Key      string   `json:"idempotency_key,omitempty"`
 }
 
 func publish(cmd *cobra.Command, o publishOptions, args []string) error {
-	req := publishRequest{}
+	req := publishRequest{Key: o.key}
 	path := "/api/publish"
 	if cmd.Flags().Changed("channels") {
 		if len(o.channels) == 0 {

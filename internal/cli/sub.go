@@ -28,6 +28,7 @@ const (
 type subOptions struct {
 	url    string
 	origin string
+	rewind uint64
 }
 
 func newSubCmd() *cobra.Command {
@@ -43,9 +44,13 @@ Progress and errors go to standard error. A refused subscription ends sub with
 exit status 1. When the server disconnects, its code and reason are printed;
 the exit status is 0 if the node is shutting down (code 3001), else 1.
 
+With --rewind N, each channel that keeps history first replays its last N
+messages. Notices that messages could not be recovered go to standard error.
+
 The node is found at --url, else $HERALD_URL; sub connects to its /ws endpoint.`,
 		Example: `  herald sub news
   herald sub news alerts | jq .data
+  herald sub --rewind 10 news
   herald sub --url https://herald.example.com --origin https://app.example.com news`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -60,6 +65,7 @@ The node is found at --url, else $HERALD_URL; sub connects to its /ws endpoint.`
 	}
 	addURLFlag(cmd, &o.url)
 	cmd.Flags().StringVar(&o.origin, "origin", "", "`origin` sent in the Origin header, as a browser would; default: none")
+	cmd.Flags().Uint64Var(&o.rewind, "rewind", 0, "first replay the last `N` messages of each channel that keeps history")
 	return cmd
 }
 
@@ -68,7 +74,9 @@ type serverFrame struct {
 	Op                  string          `json:"op"`
 	ID                  uint64          `json:"id"`    // of a reply
 	Error               *protocol.Error `json:"error"` // of a reply
-	protocol.Disconnect                 // of a disconnect
+	Channel             string          `json:"channel"`
+	Recovered           *bool           `json:"recovered"` // of a reply or recovery notice
+	protocol.Disconnect                 // of a disconnect (Reason also of a recovery notice)
 }
 
 func subscribe(cmd *cobra.Command, o subOptions, channels []string) error {
@@ -100,6 +108,7 @@ func subscribe(cmd *cobra.Command, o subOptions, channels []string) error {
 		stdout: cmd.OutOrStdout(),
 		stderr: cmd.ErrOrStderr(),
 		prefix: cmd.CommandPath(),
+		rewind: o.rewind,
 	}
 	return s.run(channels)
 }
@@ -140,6 +149,7 @@ type session struct {
 	rw             io.ReadWriter // reads frames, writes control replies
 	stdout, stderr io.Writer
 	prefix         string // for messages on stderr
+	rewind         uint64 // replay this many messages per channel first
 }
 
 func (s *session) run(channels []string) error {
@@ -158,7 +168,11 @@ func (s *session) run(channels []string) error {
 	pending := make(map[uint64]string, len(channels))
 	for i, ch := range channels {
 		id := uint64(i + 1)
-		msg, err := json.Marshal(protocol.Command{ID: id, Op: protocol.OpSubscribe, Channel: ch})
+		cmd := protocol.Command{ID: id, Op: protocol.OpSubscribe, Channel: ch}
+		if s.rewind > 0 {
+			cmd.Since = json.RawMessage(fmt.Sprintf(`{"rewind":%d}`, s.rewind))
+		}
+		msg, err := json.Marshal(cmd)
 		if err != nil {
 			return err
 		}
@@ -188,6 +202,11 @@ func (s *session) run(channels []string) error {
 				return s.end(fmt.Errorf("subscribing to %q: %w", ch, f.Error))
 			}
 			fmt.Fprintf(s.stderr, "%s: subscribed to %s\n", s.prefix, ch)
+			if f.Recovered != nil && !*f.Recovered && s.rewind > 0 {
+				fmt.Fprintf(s.stderr, "%s: %s: history not replayed (%s)\n", s.prefix, ch, f.Reason)
+			}
+		case "recovery":
+			fmt.Fprintf(s.stderr, "%s: %s: messages were lost (%s); reload state\n", s.prefix, f.Channel, f.Reason)
 		case "disconnect":
 			return s.disconnected(f)
 		}

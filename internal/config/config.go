@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/heraldrt/herald/internal/protocol"
 )
 
 // Roles a node can take.
@@ -66,6 +68,14 @@ type Config struct {
 	// Publish API.
 	APIKey string `koanf:"api-key"`
 
+	// History and resume.
+	History           []string      `koanf:"history"`
+	DataDir           string        `koanf:"data-dir"`
+	HistoryMaxReplay  int           `koanf:"history-max-replay"`
+	HistoryReplicas   int           `koanf:"history-replicas"`
+	IdempotencyWindow time.Duration `koanf:"idempotency-window"`
+	ClientHistory     []string      `koanf:"client-history"`
+
 	// Web UI, demo endpoint and cluster stats.
 	UI            bool          `koanf:"ui"`
 	UIGateways    []string      `koanf:"ui-gateways"`
@@ -103,6 +113,10 @@ func Default() Config {
 		PollBuffer:       1000,
 		DrainTimeout:     10 * time.Second,
 		StatsInterval:    time.Second,
+
+		DataDir:           "herald-data",
+		HistoryMaxReplay:  1000,
+		IdempotencyWindow: 2 * time.Minute,
 	}
 }
 
@@ -251,6 +265,40 @@ func (c *Config) Validate() error {
 	}
 	if c.PollTimeout > c.PollMaxTimeout {
 		bad("poll-timeout: %s is longer than poll-max-timeout %s", c.PollTimeout, c.PollMaxTimeout)
+	}
+	seen := make(map[string]bool, len(c.History))
+	for _, h := range c.History {
+		r, err := ParseHistoryRule(h)
+		if err != nil {
+			bad("history: %v", err)
+			continue
+		}
+		if seen[r.Pattern] {
+			bad("history: pattern %q is given twice", r.Pattern)
+		}
+		seen[r.Pattern] = true
+	}
+	if len(c.History) > 0 && c.Embedded() && strings.TrimSpace(c.DataDir) == "" {
+		bad("data-dir: must be set when --history keeps history in the embedded NATS")
+	}
+	if c.HistoryMaxReplay < 1 || c.HistoryMaxReplay > 100_000 {
+		bad("history-max-replay: must be from 1 to 100000, got %d", c.HistoryMaxReplay)
+	}
+	if c.HistoryReplicas < 0 || c.HistoryReplicas > 5 {
+		bad("history-replicas: must be from 0 (automatic) to 5, got %d", c.HistoryReplicas)
+	}
+	if c.IdempotencyWindow < time.Second {
+		bad("idempotency-window: must be at least 1s, got %s", c.IdempotencyWindow)
+	}
+	for _, list := range []struct {
+		name     string
+		patterns []string
+	}{{"client-publish", c.ClientPublish}, {"client-history", c.ClientHistory}} {
+		for _, p := range list.patterns {
+			if err := protocol.ValidatePattern(p); err != nil {
+				bad("%s: %v", list.name, err)
+			}
+		}
 	}
 	for _, o := range c.AllowedOrigins {
 		if strings.TrimSpace(o) == "" {

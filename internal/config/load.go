@@ -177,6 +177,9 @@ func apply(cfg *Config, vals map[string]any, name func(key string) string) []err
 		if !ok {
 			continue
 		}
+		if s, ok := raw.(string); ok && o.key == "history" {
+			raw = strings.Fields(s) // a rule holds a comma: rules are separated by spaces
+		}
 		if err := set(v.Field(o.index), raw); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name(o.key), err))
 		}
@@ -407,6 +410,13 @@ var usage = map[string]string{
 
 	"api-key": "`key` the publish API requires as 'Authorization: Bearer <key>'; empty: the API answers loopback clients only (prefer HERALD_API_KEY: flags show in ps)",
 
+	"history":            "keep history for channels matching `PATTERN=SIZE[,TTL]`: SIZE messages per channel, each kept for TTL (default: no age limit); repeat for more rules, the first match wins (--history 'news.*=100,10m'); see docs/history.md",
+	"data-dir":           "`directory` where the embedded NATS keeps history (in a subdirectory per node name)",
+	"history-max-replay": "most messages replayed to one resuming client per channel; further behind, it is told recovered:false",
+	"history-replicas":   "copies of each history stream; 0: automatic, 3 when three or more NATS servers run JetStream, else 1",
+	"idempotency-window": "how long a publish's idempotency_key is remembered: a retry inside it is stored and delivered once",
+	"client-history":     "channel `patterns` whose history any client may read with the history command, comma-separated; default: none, only the channel's subscribers may",
+
 	"ui":             "serve the web UI: the cluster dashboard at / and the demo page at /demo (/herald.js is always served)",
 	"ui-gateways":    "base URLs of the gateway nodes the web UI's pages connect to, comma-separated (http://gw1:8080); default: the UI node itself",
 	"ping":           "serve POST /ping on the publish API: publishes {\"sendTime\":...} to the channel updates, as a demo backend would",
@@ -428,7 +438,11 @@ func RegisterFlags(fs *pflag.FlagSet) {
 		case string:
 			fs.String(o.key, v, help)
 		case []string:
-			fs.StringSlice(o.key, v, help)
+			if o.key == "history" { // a rule holds a comma: one rule per flag
+				fs.StringArray(o.key, v, help)
+			} else {
+				fs.StringSlice(o.key, v, help)
+			}
 		case int:
 			fs.Int(o.key, v, help)
 		case bool:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/hub"
+	"github.com/heraldrt/herald/internal/protocol"
 )
 
 // recorder is a subscriber that keeps what it is given.
@@ -34,11 +35,11 @@ func (r *recorder) count() int {
 func newHub(t testing.TB) (*hub.Hub, *bus.Bus) {
 	t.Helper()
 	var h *hub.Hub
-	b, err := bus.Start(bus.Options{Name: "hub-test", Prefix: "test", Handler: func(ch string, data []byte) { h.Publish(ch, data) }})
+	b, err := bus.Start(bus.Options{Name: "hub-test", Prefix: "test", Handler: func(ch string, data []byte, pos *protocol.Position) { h.Publish(ch, data, pos) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h = hub.New(b)
+	h = hub.New(b, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -99,9 +100,9 @@ func TestOneBusSubscriptionPerChannel(t *testing.T) {
 
 func TestEncodedOncePerFormat(t *testing.T) {
 	var calls atomic.Int32
-	f := hub.NewFormat(func(ch string, data []byte) []byte {
+	f := hub.NewFormat(func(m *hub.Message) []byte {
 		calls.Add(1)
-		return append([]byte(ch+":"), data...)
+		return append([]byte(m.Channel+":"), m.Data...)
 	})
 	m := &hub.Message{Channel: "c", Data: []byte(`"d"`)}
 	var wg sync.WaitGroup
@@ -135,7 +136,7 @@ func TestConcurrentChurnLeavesNothingBehind(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				h.Publish(ch, []byte(`0`))
+				h.Publish(ch, []byte(`0`), nil)
 				h.Unsubscribe(ch, s)
 			}
 		}()
@@ -159,5 +160,28 @@ func TestSubscribeAfterClose(t *testing.T) {
 	h.Close()
 	if err := h.Subscribe(context.Background(), "x", &recorder{}); err != hub.ErrClosed {
 		t.Fatalf("Subscribe after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestPositionOnChannelWithoutHistory checks that a message that arrives
+// with a position on a channel this hub keeps no history for (a hub with
+// no history at all here; in a cluster, a node whose rules differ, or a
+// backend publishing with history headers) is delivered, not a crash.
+func TestPositionOnChannelWithoutHistory(t *testing.T) {
+	h, _ := newHub(t)
+	r := &recorder{}
+	if err := h.Subscribe(context.Background(), "plain", r); err != nil {
+		t.Fatal(err)
+	}
+	n := func() (n int) {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("Publish with a position on a channel without history panicked: %v", p)
+			}
+		}()
+		return h.Publish("plain", []byte(`1`), &protocol.Position{Epoch: "e", Offset: 1})
+	}()
+	if n != 1 || r.count() != 1 {
+		t.Fatalf("reached %d subscribers, recorder has %d messages; want 1 and 1", n, r.count())
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/heraldrt/herald/internal/protocol"
 )
 
 // maxFormats is how many wire formats a message can be encoded in.
@@ -14,12 +16,12 @@ var formats atomic.Int32
 // Format is one transport's wire encoding of a message.
 type Format struct {
 	index  int
-	encode func(channel string, data []byte) []byte
+	encode func(m *Message) []byte
 }
 
 // NewFormat registers a wire encoding. Call it at package init; at most
 // four formats exist.
-func NewFormat(encode func(channel string, data []byte) []byte) *Format {
+func NewFormat(encode func(m *Message) []byte) *Format {
 	i := int(formats.Add(1)) - 1
 	if i >= maxFormats {
 		panic(fmt.Sprintf("hub: more than %d formats", maxFormats))
@@ -31,7 +33,12 @@ func NewFormat(encode func(channel string, data []byte) []byte) *Format {
 // shared by all of them and must not be modified.
 type Message struct {
 	Channel string
-	Data    []byte // a valid JSON value, as published
+	Data    []byte             // a valid JSON value, as published
+	Pos     *protocol.Position // the message's position; nil when the channel keeps no history
+
+	// Notice, when set, makes this a recovery notice rather than a message:
+	// subscribers are told they could not be brought up to date.
+	Notice *protocol.Recovery
 
 	enc [maxFormats]encoding
 }
@@ -46,6 +53,6 @@ type encoding struct {
 // The result is shared and must not be modified.
 func (m *Message) Bytes(f *Format) []byte {
 	e := &m.enc[f.index]
-	e.once.Do(func() { e.b = f.encode(m.Channel, m.Data) })
+	e.once.Do(func() { e.b = f.encode(m) })
 	return e.b
 }

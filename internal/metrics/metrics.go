@@ -26,6 +26,8 @@ type Sources struct {
 	NATSWatches   func() float64
 	NATSDropped   func() float64 // messages dropped on the bus side (not JSON, worker behind)
 	Reconnects    func() float64
+	GapsFound     func() float64 // live gaps seen on history channels
+	GapsLost      func() float64 // of those, gaps history could not fill
 }
 
 // Metrics are the collectors the node updates.
@@ -77,6 +79,8 @@ func New(src Sources) *Metrics {
 		gauge("herald_nats_subscriptions", "NATS channel subscriptions this node holds (one per channel with local subscribers).", src.NATSWatches),
 		counter("herald_nats_dropped_total", "Messages from NATS dropped by this node (payload not JSON, or delivery fell behind).", src.NATSDropped),
 		counter("herald_nats_reconnects_total", "Times the NATS connection was re-established.", src.Reconnects),
+		counter("herald_history_gaps_total", "Times a history channel's live stream skipped offsets on this node (the missed messages are fetched from history).", src.GapsFound),
+		counter("herald_history_gaps_lost_total", "Gaps history could not fill; the channel's subscribers were told recovered:false.", src.GapsLost),
 	)
 	m.connsBy = make(map[string]prometheus.Gauge, 3)
 	m.deliveredBy = make(map[string]prometheus.Counter, 3)

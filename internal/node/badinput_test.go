@@ -16,6 +16,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/heraldrt/herald/internal/api"
+	"github.com/heraldrt/herald/internal/history"
 	"github.com/heraldrt/herald/internal/metrics"
 )
 
@@ -259,7 +260,7 @@ func TestBadInputAPILoopbackCheck(t *testing.T) {
 	mux := http.NewServeMux()
 	api.New(api.Options{
 		MaxMessageBytes: 1024, MaxChannelLength: 255,
-		Publisher: n.Bus(), Metrics: metrics.New(metrics.Sources{}),
+		Publisher: &history.Router{Bus: n.Bus()}, Metrics: metrics.New(metrics.Sources{}),
 	}).Register(mux)
 	tests := []struct {
 		remote string

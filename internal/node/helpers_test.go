@@ -134,15 +134,19 @@ func metric(t testing.TB, addr, name string) float64 {
 
 // frame is one server frame as a test sees it.
 type frame struct {
-	Op        string          `json:"op"`
-	ID        uint64          `json:"id"`
-	Channel   string          `json:"channel"`
-	Data      json.RawMessage `json:"data"`
-	Client    string          `json:"client"`
-	Node      string          `json:"node"`
-	Code      int             `json:"code"`
-	Reason    string          `json:"reason"`
-	Reconnect bool            `json:"reconnect"`
+	Op        string            `json:"op"`
+	ID        uint64            `json:"id"`
+	Channel   string            `json:"channel"`
+	Data      json.RawMessage   `json:"data"`
+	Client    string            `json:"client"`
+	Node      string            `json:"node"`
+	Code      int               `json:"code"`
+	Reason    string            `json:"reason"`
+	Reconnect bool              `json:"reconnect"`
+	Epoch     string            `json:"epoch"`
+	Offset    uint64            `json:"offset"`
+	Recovered *bool             `json:"recovered"`
+	Messages  []json.RawMessage `json:"messages"`
 	Error     *struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
@@ -349,19 +353,32 @@ func (c *wsClient) closeCode(within time.Duration) (frame, int) {
 
 // sseStream is an open SSE connection.
 type sseStream struct {
-	resp   *http.Response
-	events chan sseEvent
+	resp    *http.Response
+	events  chan sseEvent
+	welcome sseEvent
 }
 
 type sseEvent struct {
 	event string
 	data  string
+	id    string
 }
 
 func openSSE(t testing.TB, addr string, channels ...string) *sseStream {
 	t.Helper()
+	return openSSEFrom(t, addr, "", channels...)
+}
+
+// openSSEFrom opens an SSE stream that resumes from a cursor, sent as the
+// Last-Event-ID header (none when cursor is empty).
+func openSSEFrom(t testing.TB, addr, cursor string, channels ...string) *sseStream {
+	t.Helper()
 	q := url.Values{"channel": channels}
-	resp, err := http.Get("http://" + addr + "/sse?" + q.Encode())
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/sse?"+q.Encode(), nil)
+	if cursor != "" {
+		req.Header.Set("Last-Event-ID", cursor)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("sse: %v", err)
 	}
@@ -390,13 +407,17 @@ func openSSE(t testing.TB, addr string, channels ...string) *sseStream {
 				ev.event = line[len("event: "):]
 			case strings.HasPrefix(line, "data: "):
 				data = append(data, line[len("data: "):])
+			case strings.HasPrefix(line, "id: "):
+				ev.id = line[len("id: "):]
 			}
 		}
 	}()
 	t.Cleanup(func() { resp.Body.Close() })
-	if ev := s.next(t, 5*time.Second); ev.event != "welcome" {
+	ev := s.next(t, 5*time.Second)
+	if ev.event != "welcome" {
 		t.Fatalf("first SSE event is %q, not welcome", ev.event)
 	}
+	s.welcome = ev
 	return s
 }
 
@@ -417,10 +438,15 @@ func (s *sseStream) next(t testing.TB, within time.Duration) sseEvent {
 // pollResponse is a long-poll answer.
 type pollResponse struct {
 	Messages []struct {
-		Channel string          `json:"channel"`
-		Data    json.RawMessage `json:"data"`
+		Channel   string          `json:"channel"`
+		Data      json.RawMessage `json:"data"`
+		Epoch     string          `json:"epoch"`
+		Offset    uint64          `json:"offset"`
+		Recovered *bool           `json:"recovered"`
+		Reason    string          `json:"reason"`
 	} `json:"messages"`
 	Session    string `json:"session"`
+	Cursor     string `json:"cursor"`
 	Disconnect *struct {
 		Code      int  `json:"code"`
 		Reconnect bool `json:"reconnect"`

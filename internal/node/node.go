@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -14,8 +15,10 @@ import (
 	"github.com/heraldrt/herald/internal/api"
 	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/history"
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/metrics"
+	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/heraldrt/herald/internal/transport"
 	"github.com/nats-io/nuid"
 )
@@ -39,6 +42,7 @@ type Node struct {
 	served     chan error
 	stopStats  context.CancelFunc
 	pprof      *http.Server
+	store      *history.Store // nil when no channel keeps history
 
 	draining atomic.Bool
 }
@@ -63,11 +67,24 @@ func (n *Node) Start() error {
 	cfg := &n.cfg
 	var h *hub.Hub
 	var received func()
+	rules := cfg.HistoryRules()
+	storeDir := ""
+	if len(rules) > 0 && cfg.Embedded() {
+		storeDir = filepath.Join(cfg.DataDir, dirName(cfg.Name))
+	}
 	b, err := bus.Start(bus.Options{
 		Name: cfg.Name, ID: n.id, Prefix: cfg.SubjectPrefix, MaxData: cfg.MaxMessageBytes,
-		Handler: func(ch string, data []byte) {
-			if h.Publish(ch, data) > 0 {
+		Handler: func(ch string, data []byte, pos *protocol.Position) {
+			if h.Publish(ch, data, pos) > 0 {
 				received()
+			}
+		},
+		StoreDir: storeDir,
+		Reconnected: func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := n.bus.Sync(ctx); err == nil {
+				h.CatchUp(ctx)
 			}
 		},
 		URL: cfg.NATSURL, Creds: cfg.NATSCreds, NKey: cfg.NATSNKey,
@@ -80,8 +97,30 @@ func (n *Node) Start() error {
 	if err != nil {
 		return err
 	}
-	h = hub.New(b)
+	var store *history.Store
+	var hist hub.History
+	if len(rules) > 0 {
+		js, err := b.JetStream()
+		if err != nil {
+			n.closeBus()
+			return fmt.Errorf("history needs JetStream: %w", err)
+		}
+		store = history.New(history.Options{
+			JS: js, Prefix: cfg.SubjectPrefix, Rules: rules, DedupeWindow: cfg.IdempotencyWindow,
+			Replicas: func() int {
+				if cfg.HistoryReplicas > 0 {
+					return cfg.HistoryReplicas
+				}
+				return b.Replicas()
+			},
+			Logger: n.log,
+		})
+		hist = store
+		n.store = store
+	}
+	h = hub.New(b, hist)
 	n.bus, n.hub = b, h
+	router := &history.Router{Bus: b, Store: store}
 	n.metrics = metrics.New(metrics.Sources{
 		Subscriptions: func() float64 { return float64(h.Subscriptions()) },
 		Channels:      func() float64 { return float64(h.Channels()) },
@@ -89,6 +128,8 @@ func (n *Node) Start() error {
 		NATSWatches:   func() float64 { return float64(b.Stats().Watches) },
 		NATSDropped:   func() float64 { s := b.Stats(); return float64(s.Invalid + s.SlowConsumers) },
 		Reconnects:    func() float64 { return float64(b.Stats().Reconnects) },
+		GapsFound:     func() float64 { found, _ := h.Gaps(); return float64(found) },
+		GapsLost:      func() float64 { _, lost := h.Gaps(); return float64(lost) },
 	})
 	received = n.metrics.Received.Inc
 
@@ -99,20 +140,28 @@ func (n *Node) Start() error {
 	if cfg.ServesClients() {
 		n.transports = transport.New(transport.Deps{
 			Config: cfg, NodeName: cfg.Name, NodeID: n.id,
-			Hub: h, Publisher: b, NATS: b.Conn(), Subject: b.NodeSubject,
+			Hub: h, Publisher: router, NATS: b.Conn(), Subject: b.NodeSubject,
 			Metrics: n.metrics, Logger: n.log,
 		})
 		if err := n.transports.Start(); err != nil {
 			n.closeBus()
 			return err
 		}
+		if store != nil {
+			n.transports.History = store
+		}
 		n.transports.Register(mux)
 	}
 	if cfg.ServesAPI() {
-		api.New(api.Options{
+		opts := api.Options{
 			Key: cfg.APIKey, MaxMessageBytes: cfg.MaxMessageBytes, MaxChannelLength: cfg.MaxChannelLength,
-			Publisher: b, Metrics: n.metrics, Logger: n.log, Ping: cfg.Ping,
-		}).Register(mux)
+			Publisher: router, Metrics: n.metrics, Logger: n.log, Ping: cfg.Ping,
+			MaxReplay: cfg.HistoryMaxReplay, Timeout: cfg.WriteTimeout,
+		}
+		if store != nil {
+			opts.History = store
+		}
+		api.New(opts).Register(mux)
 	}
 	n.registerWeb(mux)
 
@@ -144,6 +193,9 @@ func (n *Node) Start() error {
 	n.stopStats = stop
 	if cfg.StatsInterval > 0 {
 		go n.publishStats(sctx, cfg.StatsInterval)
+	}
+	if store != nil {
+		go n.keepStreams(sctx, store)
 	}
 
 	nats := "NATS at " + cfg.NATSURL

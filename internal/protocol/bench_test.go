@@ -31,6 +31,6 @@ func BenchmarkAppendMessage(b *testing.B) {
 	buf := make([]byte, 0, 256)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		buf = protocol.AppendMessage(buf[:0], "chat.room-42", data)
+		buf = protocol.AppendMessage(buf[:0], "chat.room-42", nil, data)
 	}
 }

@@ -11,7 +11,15 @@ const (
 	OpUnsubscribe = "unsubscribe"
 	OpPublish     = "publish"
 	OpPing        = "ping"
+	OpHistory     = "history"
 )
+
+// Resume is what a subscribe asks to be replayed: the messages after a
+// position, or the last Rewind messages.
+type Resume struct {
+	From   Position
+	Rewind uint64 // when not 0: replay the last Rewind messages instead
+}
 
 // Command is one client command on a WebSocket connection.
 type Command struct {
@@ -19,6 +27,11 @@ type Command struct {
 	Op      string          `json:"op"`
 	Channel string          `json:"channel,omitempty"`
 	Data    json.RawMessage `json:"data,omitempty"`
+	Since   json.RawMessage `json:"since,omitempty"` // subscribe: a position or {"rewind":N}; history: an offset
+	Limit   int             `json:"limit,omitempty"` // history: how many messages at most
+
+	Resume *Resume `json:"-"` // subscribe: the decoded "since"
+	After  *uint64 `json:"-"` // history: the decoded "since"
 }
 
 // DecodeCommand parses one command frame. On error the returned command
@@ -38,6 +51,9 @@ func DecodeCommand(frame []byte) (Command, *Error) {
 		}
 		return cmd, &Error{Code: CodeBadRequest, Message: "command is not a valid JSON object: " + jsonProblem(err)}
 	}
+	if string(cmd.Since) == "null" {
+		cmd.Since = nil // as if absent
+	}
 	if cmd.ID == 0 {
 		return cmd, &Error{Code: CodeBadRequest, Message: "command needs a positive integer \"id\""}
 	}
@@ -45,6 +61,27 @@ func DecodeCommand(frame []byte) (Command, *Error) {
 	case OpSubscribe, OpUnsubscribe:
 		if cmd.Channel == "" {
 			return cmd, &Error{Code: CodeInvalidChannel, Message: "command needs a \"channel\""}
+		}
+		if cmd.Op == OpSubscribe && len(cmd.Since) > 0 {
+			r, err := decodeResume(cmd.Since)
+			if err != nil {
+				return cmd, err
+			}
+			cmd.Resume = r
+		}
+	case OpHistory:
+		if cmd.Channel == "" {
+			return cmd, &Error{Code: CodeInvalidChannel, Message: "command needs a \"channel\""}
+		}
+		if cmd.Limit < 0 {
+			return cmd, &Error{Code: CodeBadRequest, Message: "\"limit\" must not be negative"}
+		}
+		if len(cmd.Since) > 0 {
+			var after uint64
+			if json.Unmarshal(cmd.Since, &after) != nil {
+				return cmd, &Error{Code: CodeBadRequest, Message: "history \"since\" must be an offset (a whole number)"}
+			}
+			cmd.After = &after
 		}
 	case OpPublish:
 		if cmd.Channel == "" {
@@ -57,9 +94,40 @@ func DecodeCommand(frame []byte) (Command, *Error) {
 	case "":
 		return cmd, &Error{Code: CodeUnknownOp, Message: "command needs an \"op\""}
 	default:
-		return cmd, &Error{Code: CodeUnknownOp, Message: fmt.Sprintf("op %q is not known; known: subscribe, unsubscribe, publish, ping", truncate(cmd.Op, 32))}
+		return cmd, &Error{Code: CodeUnknownOp, Message: fmt.Sprintf("op %q is not known; known: subscribe, unsubscribe, publish, history, ping", truncate(cmd.Op, 32))}
 	}
 	return cmd, nil
+}
+
+// decodeResume reads a subscribe's "since": {"epoch":"e","offset":N} or
+// {"rewind":N}.
+func decodeResume(raw json.RawMessage) (*Resume, *Error) {
+	var s struct {
+		Epoch  *string `json:"epoch"`
+		Offset *uint64 `json:"offset"`
+		Rewind *uint64 `json:"rewind"`
+	}
+	bad := &Error{Code: CodeBadRequest, Message: "\"since\" must be {\"epoch\":\"...\",\"offset\":N} or {\"rewind\":N}"}
+	if json.Unmarshal(raw, &s) != nil {
+		return nil, bad
+	}
+	switch {
+	case s.Rewind != nil && s.Epoch == nil && s.Offset == nil:
+		if *s.Rewind == 0 {
+			return nil, &Error{Code: CodeBadRequest, Message: "\"rewind\" must be at least 1"}
+		}
+		return &Resume{Rewind: *s.Rewind}, nil
+	case s.Rewind == nil && s.Offset != nil:
+		epoch := ""
+		if s.Epoch != nil {
+			epoch = *s.Epoch
+		}
+		if !ValidEpoch(epoch) {
+			return nil, &Error{Code: CodeBadRequest, Message: "\"epoch\" is not one a server gives out"}
+		}
+		return &Resume{From: Position{Epoch: epoch, Offset: *s.Offset}}, nil
+	}
+	return nil, bad
 }
 
 // jsonProblem shortens a decoder error for a client.

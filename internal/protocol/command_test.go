@@ -158,6 +158,14 @@ func FuzzDecodeCommand(f *testing.F) {
 		`{"id":2,"op":"subscribe","channel":"news"}`,
 		`{"id":3,"op":"publish","channel":"chat.room","data":{"text":"hi"}}`,
 		`{"id":4,"op":"publish","channel":"c","data":null}`,
+		`{"id":5,"op":"subscribe","channel":"news","since":{"epoch":"k3Xw9QpLzA","offset":5}}`,
+		`{"id":6,"op":"subscribe","channel":"news","since":{"offset":0}}`,
+		`{"id":7,"op":"subscribe","channel":"news","since":{"rewind":10}}`,
+		`{"id":8,"op":"subscribe","channel":"news","since":{"rewind":0}}`,
+		`{"id":9,"op":"subscribe","channel":"news","since":{"epoch":"a-b","offset":1}}`,
+		`{"id":10,"op":"history","channel":"news","limit":50,"since":10}`,
+		`{"id":11,"op":"history","channel":"news"}`,
+		`{"id":12,"op":"history","channel":"news","since":"10"}`,
 		`{"id":-1,"op":"ping"}`,
 		`{"id":"1","op":"ping"}`,
 		`{"id":1,"op":"ping","id":2}`,
@@ -204,6 +212,19 @@ func FuzzDecodeCommand(f *testing.F) {
 			if cmd.Channel == "" {
 				t.Fatalf("DecodeCommand(%q) accepted %s without a channel", frame, cmd.Op)
 			}
+			if cmd.Op == protocol.OpSubscribe && (cmd.Resume != nil) != (len(cmd.Since) > 0) {
+				t.Fatalf("DecodeCommand(%q): since %q decoded to resume %+v", frame, cmd.Since, cmd.Resume)
+			}
+			if r := cmd.Resume; r != nil && (!protocol.ValidEpoch(r.From.Epoch) || r.Rewind != 0 && r.From != (protocol.Position{})) {
+				t.Fatalf("DecodeCommand(%q) accepted resume %+v", frame, *r)
+			}
+		case protocol.OpHistory:
+			if cmd.Channel == "" || cmd.Limit < 0 || (cmd.After != nil) != (len(cmd.Since) > 0) {
+				t.Fatalf("DecodeCommand(%q) accepted history with channel %q limit %d since %q after %v", frame, cmd.Channel, cmd.Limit, cmd.Since, cmd.After)
+			}
+			if cmd.Resume != nil {
+				t.Fatalf("DecodeCommand(%q): a history command got a resume", frame)
+			}
 		case protocol.OpPublish:
 			if cmd.Channel == "" || len(cmd.Data) == 0 {
 				t.Fatalf("DecodeCommand(%q) accepted publish without channel or data", frame)
@@ -219,22 +240,133 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 
 		// An accepted channel goes into frames unescaped; the frames must
-		// stay valid JSON and carry the channel and data unchanged.
-		for _, enc := range []func([]byte, string, []byte) []byte{protocol.AppendMessage, protocol.AppendEnvelope} {
-			out := enc(nil, cmd.Channel, cmd.Data)
-			if !json.Valid(out) {
-				t.Fatalf("frame %q for %q is not valid JSON", out, frame)
-			}
-			if utf8.Valid(frame) && !utf8.Valid(out) {
-				t.Fatalf("frame %q from UTF-8 input is not UTF-8", out)
-			}
-			var m struct {
-				Channel string          `json:"channel"`
-				Data    json.RawMessage `json:"data"`
-			}
-			if e := json.Unmarshal(out, &m); e != nil || m.Channel != cmd.Channel || !bytes.Equal(m.Data, cmd.Data) {
-				t.Fatalf("frame %q does not round-trip channel %q data %q: %v", out, cmd.Channel, cmd.Data, e)
+		// stay valid JSON and carry the channel and data unchanged, with
+		// or without a position (an epoch a server could give out).
+		positions := []*protocol.Position{nil, {Epoch: "k3Xw9QpLzA", Offset: 1<<64 - 1}, {}}
+		for _, enc := range []func([]byte, string, *protocol.Position, []byte) []byte{protocol.AppendMessage, protocol.AppendEnvelope} {
+			for _, pos := range positions {
+				out := enc(nil, cmd.Channel, pos, cmd.Data)
+				if !json.Valid(out) {
+					t.Fatalf("frame %q for %q is not valid JSON", out, frame)
+				}
+				if utf8.Valid(frame) && !utf8.Valid(out) {
+					t.Fatalf("frame %q from UTF-8 input is not UTF-8", out)
+				}
+				var m struct {
+					Channel string          `json:"channel"`
+					Epoch   *string         `json:"epoch"`
+					Offset  *uint64         `json:"offset"`
+					Data    json.RawMessage `json:"data"`
+				}
+				if e := json.Unmarshal(out, &m); e != nil || m.Channel != cmd.Channel || !bytes.Equal(m.Data, cmd.Data) {
+					t.Fatalf("frame %q does not round-trip channel %q data %q: %v", out, cmd.Channel, cmd.Data, e)
+				}
+				if pos == nil && (m.Epoch != nil || m.Offset != nil) ||
+					pos != nil && (m.Epoch == nil || m.Offset == nil || *m.Epoch != pos.Epoch || *m.Offset != pos.Offset) {
+					t.Fatalf("frame %q does not carry position %v", out, pos)
+				}
 			}
 		}
 	})
+}
+
+func TestDecodeCommandSince(t *testing.T) {
+	t.Parallel()
+	u := func(n uint64) *uint64 { return &n }
+	tests := []struct {
+		name   string
+		frame  string
+		code   string // "" for success
+		id     uint64
+		resume *protocol.Resume
+		after  *uint64
+		limit  int
+	}{
+		// subscribe: a position, an offset alone, or a rewind.
+		{name: "subscribe without since", frame: `{"id":1,"op":"subscribe","channel":"c"}`, id: 1},
+		{name: "since epoch and offset", frame: `{"id":2,"op":"subscribe","channel":"c","since":{"epoch":"k3Xw9QpLzA","offset":5}}`, id: 2,
+			resume: &protocol.Resume{From: protocol.Position{Epoch: "k3Xw9QpLzA", Offset: 5}}},
+		{name: "since offset only", frame: `{"id":3,"op":"subscribe","channel":"c","since":{"offset":5}}`, id: 3,
+			resume: &protocol.Resume{From: protocol.Position{Offset: 5}}},
+		{name: "since the zero position", frame: `{"id":4,"op":"subscribe","channel":"c","since":{"epoch":"","offset":0}}`, id: 4,
+			resume: &protocol.Resume{}},
+		{name: "since null epoch", frame: `{"id":5,"op":"subscribe","channel":"c","since":{"epoch":null,"offset":9}}`, id: 5,
+			resume: &protocol.Resume{From: protocol.Position{Offset: 9}}},
+		{name: "since max offset", frame: `{"id":6,"op":"subscribe","channel":"c","since":{"epoch":"e","offset":18446744073709551615}}`, id: 6,
+			resume: &protocol.Resume{From: protocol.Position{Epoch: "e", Offset: 1<<64 - 1}}},
+		{name: "since longest epoch", frame: `{"id":7,"op":"subscribe","channel":"c","since":{"epoch":"` + strings.Repeat("a", protocol.MaxEpochLength) + `","offset":1}}`, id: 7,
+			resume: &protocol.Resume{From: protocol.Position{Epoch: strings.Repeat("a", protocol.MaxEpochLength), Offset: 1}}},
+		{name: "since rewind", frame: `{"id":8,"op":"subscribe","channel":"c","since":{"rewind":10}}`, id: 8,
+			resume: &protocol.Resume{Rewind: 10}},
+		{name: "since unknown field ignored", frame: `{"id":9,"op":"subscribe","channel":"c","since":{"rewind":1,"x":true}}`, id: 9,
+			resume: &protocol.Resume{Rewind: 1}},
+		{name: "unsubscribe ignores since", frame: `{"id":10,"op":"unsubscribe","channel":"c","since":"whatever"}`, id: 10},
+
+		{name: "rewind 0", frame: `{"id":20,"op":"subscribe","channel":"c","since":{"rewind":0}}`, code: protocol.CodeBadRequest, id: 20},
+		{name: "rewind negative", frame: `{"id":21,"op":"subscribe","channel":"c","since":{"rewind":-1}}`, code: protocol.CodeBadRequest, id: 21},
+		{name: "rewind and offset", frame: `{"id":22,"op":"subscribe","channel":"c","since":{"rewind":3,"offset":4}}`, code: protocol.CodeBadRequest, id: 22},
+		{name: "rewind and epoch", frame: `{"id":23,"op":"subscribe","channel":"c","since":{"rewind":3,"epoch":"e"}}`, code: protocol.CodeBadRequest, id: 23},
+		{name: "epoch without offset", frame: `{"id":24,"op":"subscribe","channel":"c","since":{"epoch":"e"}}`, code: protocol.CodeBadRequest, id: 24},
+		{name: "empty since", frame: `{"id":25,"op":"subscribe","channel":"c","since":{}}`, code: protocol.CodeBadRequest, id: 25},
+		{name: "since a number", frame: `{"id":26,"op":"subscribe","channel":"c","since":5}`, code: protocol.CodeBadRequest, id: 26},
+		{name: "since a string", frame: `{"id":27,"op":"subscribe","channel":"c","since":"e:5"}`, code: protocol.CodeBadRequest, id: 27},
+		{name: "since an array", frame: `{"id":28,"op":"subscribe","channel":"c","since":["e",5]}`, code: protocol.CodeBadRequest, id: 28},
+		{name: "since null", frame: `{"id":29,"op":"subscribe","channel":"c","since":null}`, id: 29}, // as if absent
+		{name: "offset negative", frame: `{"id":30,"op":"subscribe","channel":"c","since":{"epoch":"e","offset":-1}}`, code: protocol.CodeBadRequest, id: 30},
+		{name: "offset fractional", frame: `{"id":31,"op":"subscribe","channel":"c","since":{"epoch":"e","offset":1.5}}`, code: protocol.CodeBadRequest, id: 31},
+		{name: "offset a string", frame: `{"id":32,"op":"subscribe","channel":"c","since":{"epoch":"e","offset":"5"}}`, code: protocol.CodeBadRequest, id: 32},
+		{name: "offset over uint64", frame: `{"id":33,"op":"subscribe","channel":"c","since":{"epoch":"e","offset":18446744073709551616}}`, code: protocol.CodeBadRequest, id: 33},
+		{name: "epoch a number", frame: `{"id":34,"op":"subscribe","channel":"c","since":{"epoch":7,"offset":5}}`, code: protocol.CodeBadRequest, id: 34},
+		{name: "epoch with a dash", frame: `{"id":35,"op":"subscribe","channel":"c","since":{"epoch":"a-b","offset":5}}`, code: protocol.CodeBadRequest, id: 35},
+		{name: "epoch with a colon", frame: `{"id":36,"op":"subscribe","channel":"c","since":{"epoch":"a:b","offset":5}}`, code: protocol.CodeBadRequest, id: 36},
+		{name: "epoch with a quote", frame: `{"id":37,"op":"subscribe","channel":"c","since":{"epoch":"a\"b","offset":5}}`, code: protocol.CodeBadRequest, id: 37},
+		{name: "epoch not ASCII", frame: `{"id":38,"op":"subscribe","channel":"c","since":{"epoch":"é","offset":5}}`, code: protocol.CodeBadRequest, id: 38},
+		{name: "epoch too long", frame: `{"id":39,"op":"subscribe","channel":"c","since":{"epoch":"` + strings.Repeat("a", protocol.MaxEpochLength+1) + `","offset":1}}`, code: protocol.CodeBadRequest, id: 39},
+		{name: "since invalid JSON", frame: `{"id":40,"op":"subscribe","channel":"c","since":{"rewind":}}`, code: protocol.CodeBadRequest},
+
+		// history: since is an offset; limit how many.
+		{name: "history", frame: `{"id":50,"op":"history","channel":"c"}`, id: 50},
+		{name: "history since and limit", frame: `{"id":51,"op":"history","channel":"c","limit":50,"since":10}`, id: 51, after: u(10), limit: 50},
+		{name: "history since 0", frame: `{"id":52,"op":"history","channel":"c","since":0}`, id: 52, after: u(0)},
+		{name: "history max since", frame: `{"id":53,"op":"history","channel":"c","since":18446744073709551615}`, id: 53, after: u(1<<64 - 1)},
+		{name: "history limit 0", frame: `{"id":54,"op":"history","channel":"c","limit":0}`, id: 54},
+
+		{name: "history without channel", frame: `{"id":60,"op":"history","since":1}`, code: protocol.CodeInvalidChannel, id: 60},
+		{name: "history since a string", frame: `{"id":61,"op":"history","channel":"c","since":"10"}`, code: protocol.CodeBadRequest, id: 61},
+		{name: "history since a position", frame: `{"id":62,"op":"history","channel":"c","since":{"epoch":"e","offset":1}}`, code: protocol.CodeBadRequest, id: 62},
+		{name: "history since negative", frame: `{"id":63,"op":"history","channel":"c","since":-1}`, code: protocol.CodeBadRequest, id: 63},
+		{name: "history since fractional", frame: `{"id":64,"op":"history","channel":"c","since":1.5}`, code: protocol.CodeBadRequest, id: 64},
+		{name: "history since over uint64", frame: `{"id":65,"op":"history","channel":"c","since":18446744073709551616}`, code: protocol.CodeBadRequest, id: 65},
+		{name: "history limit negative", frame: `{"id":66,"op":"history","channel":"c","limit":-1}`, code: protocol.CodeBadRequest, id: 66},
+		{name: "history limit a string", frame: `{"id":67,"op":"history","channel":"c","limit":"5"}`, code: protocol.CodeBadRequest, id: 67},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cmd, err := protocol.DecodeCommand([]byte(tt.frame))
+			switch {
+			case tt.code == "" && err != nil:
+				t.Fatalf("DecodeCommand: %v", err)
+			case tt.code != "" && err == nil:
+				t.Fatalf("DecodeCommand = %+v, want %s", cmd, tt.code)
+			case err != nil && (err.Code != tt.code || err.Message == ""):
+				t.Fatalf("code %s (%q), want %s with a message", err.Code, err.Message, tt.code)
+			}
+			if cmd.ID != tt.id {
+				t.Errorf("id %d, want %d", cmd.ID, tt.id)
+			}
+			if err != nil {
+				return
+			}
+			if (cmd.Resume == nil) != (tt.resume == nil) || cmd.Resume != nil && *cmd.Resume != *tt.resume {
+				t.Errorf("resume %+v, want %+v", cmd.Resume, tt.resume)
+			}
+			if (cmd.After == nil) != (tt.after == nil) || cmd.After != nil && *cmd.After != *tt.after {
+				t.Errorf("after %v, want %v", cmd.After, tt.after)
+			}
+			if cmd.Limit != tt.limit {
+				t.Errorf("limit %d, want %d", cmd.Limit, tt.limit)
+			}
+		})
+	}
 }

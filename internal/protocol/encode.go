@@ -10,23 +10,116 @@ import (
 // escaping); data is valid JSON, copied byte for byte.
 
 // AppendMessage appends a WebSocket message frame payload:
-// {"op":"message","channel":"c","data":<data>}.
-func AppendMessage(b []byte, channel string, data []byte) []byte {
+// {"op":"message","channel":"c","data":<data>}, with "epoch" and "offset"
+// before "data" when pos is not nil (a channel with history).
+func AppendMessage(b []byte, channel string, pos *Position, data []byte) []byte {
 	b = append(b, `{"op":"message","channel":"`...)
+	return appendBody(b, channel, pos, data)
+}
+
+// AppendEnvelope appends the transport-neutral form used by SSE and
+// long-poll: {"channel":"c","data":<data>}, with "epoch" and "offset" when
+// pos is not nil.
+func AppendEnvelope(b []byte, channel string, pos *Position, data []byte) []byte {
+	b = append(b, `{"channel":"`...)
+	return appendBody(b, channel, pos, data)
+}
+
+func appendBody(b []byte, channel string, pos *Position, data []byte) []byte {
 	b = append(b, channel...)
-	b = append(b, `","data":`...)
+	b = append(b, '"')
+	if pos != nil {
+		b = appendPosition(b, *pos)
+	}
+	b = append(b, `,"data":`...)
 	b = append(b, data...)
 	return append(b, '}')
 }
 
-// AppendEnvelope appends the transport-neutral form used by SSE and
-// long-poll: {"channel":"c","data":<data>}.
-func AppendEnvelope(b []byte, channel string, data []byte) []byte {
-	b = append(b, `{"channel":"`...)
+// appendPosition appends ,"epoch":"e","offset":N.
+func appendPosition(b []byte, pos Position) []byte {
+	b = append(b, `,"epoch":"`...)
+	b = append(b, pos.Epoch...) // letters and digits only
+	b = append(b, `","offset":`...)
+	return strconv.AppendUint(b, pos.Offset, 10)
+}
+
+// Recovery reasons: why a client could not be brought up to date. They
+// are stable strings; docs/history.md explains each.
+const (
+	ReasonEpochChanged = "epoch_changed"  // the client's epoch is not the channel's
+	ReasonTooFarBehind = "too_far_behind" // more missed messages than a replay may hold
+	ReasonExpired      = "expired"        // the first missed message has left history
+	ReasonUnavailable  = "unavailable"    // history could not be read
+	ReasonNoHistory    = "no_history"     // the channel keeps no history
+	ReasonGap          = "gap"            // the node missed live messages it could not fetch back
+	ReasonReset        = "reset"          // the channel's history was reset under live subscribers
+)
+
+// Recovery is the outcome of a resume: whether every missed message was
+// (or is about to be) delivered, why not, and the client's position after.
+type Recovery struct {
+	Recovered bool
+	Reason    string   // when not recovered
+	Position  Position // where the client is after the replay
+	History   bool     // the channel keeps history (Position is meaningful)
+}
+
+// AppendRecovery appends a recovery notice. With op it is the WebSocket
+// form {"op":"recovery","channel":"c",...}; without, the SSE and long-poll
+// form {"channel":"c",...}.
+func AppendRecovery(b []byte, op bool, channel string, r Recovery) []byte {
+	if op {
+		b = append(b, `{"op":"recovery","channel":"`...)
+	} else {
+		b = append(b, `{"channel":"`...)
+	}
 	b = append(b, channel...)
-	b = append(b, `","data":`...)
-	b = append(b, data...)
+	b = append(b, '"')
+	b = appendRecoveryFields(b, r, true)
 	return append(b, '}')
+}
+
+func appendRecoveryFields(b []byte, r Recovery, resumed bool) []byte {
+	if resumed {
+		b = append(b, `,"recovered":`...)
+		b = strconv.AppendBool(b, r.Recovered)
+		if !r.Recovered {
+			b = append(b, `,"reason":`...)
+			b = appendString(b, r.Reason)
+		}
+	}
+	if r.History {
+		b = appendPosition(b, r.Position)
+	}
+	return b
+}
+
+// AppendSubscribeReply appends the reply to a subscribe: {"op":"reply",
+// "id":N}, with "recovered" (and "reason") when the client asked to
+// resume, and "epoch" and "offset" for a channel with history.
+func AppendSubscribeReply(b []byte, id uint64, r Recovery, resumed bool) []byte {
+	b = append(b, `{"op":"reply","id":`...)
+	b = strconv.AppendUint(b, id, 10)
+	b = appendRecoveryFields(b, r, resumed)
+	return append(b, '}')
+}
+
+// AppendHistoryReply appends the reply to a history command:
+// {"op":"reply","id":N,"epoch":"e","offset":L,"messages":[...]}, each
+// message an envelope.
+func AppendHistoryReply(b []byte, id uint64, top Position, msgs [][]byte) []byte {
+	b = append(b, `{"op":"reply","id":`...)
+	b = strconv.AppendUint(b, id, 10)
+	b = appendPosition(b, top)
+	b = append(b, `,"messages":[`...)
+	for i, m := range msgs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m...)
+	}
+	return append(b, "]}"...)
 }
 
 // AppendWelcome appends {"op":"welcome","client":"id","node":"name","ping":secs}.

@@ -16,6 +16,7 @@ const (
 	CodeSessionExpired       = "session_expired"        // long-poll session unknown or expired
 	CodeSessionOverflow      = "session_overflow"       // long-poll session buffer overflowed
 	CodeNotFound             = "not_found"              // no such endpoint
+	CodeNoHistory            = "no_history"             // the channel keeps no history
 	CodeMethodNotAllowed     = "method_not_allowed"     // wrong HTTP method
 	CodeInternal             = "internal"               // a server fault; retry later
 )

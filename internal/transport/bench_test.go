@@ -11,6 +11,7 @@ import (
 
 	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/hub"
+	"github.com/heraldrt/herald/internal/protocol"
 )
 
 // benchClient is a subscriber with a real outbox whose writer drains into
@@ -39,12 +40,12 @@ func (c *benchClient) drain() {
 func benchHub(b *testing.B) *hub.Hub {
 	b.Helper()
 	var h *hub.Hub
-	bs, err := bus.Start(bus.Options{Name: "bench", Prefix: "bench", Handler: func(ch string, data []byte) { h.Publish(ch, data) }})
+	bs, err := bus.Start(bus.Options{Name: "bench", Prefix: "bench", Handler: func(ch string, data []byte, pos *protocol.Position) { h.Publish(ch, data, pos) }})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = bs.Close(context.Background()) })
-	h = hub.New(bs)
+	h = hub.New(bs, nil)
 	return h
 }
 
@@ -65,7 +66,7 @@ func BenchmarkFanOut10k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		h.Publish("fan", data)
+		h.Publish("fan", data, nil)
 		want := int64(i+1) * subs
 		for done.Load() < want {
 			time.Sleep(20 * time.Microsecond)

@@ -14,18 +14,27 @@ func (c *wsConn) handle(frame []byte) {
 	if perr == nil {
 		switch cmd.Op {
 		case protocol.OpSubscribe:
-			perr = c.subscribe(cmd.Channel)
+			if perr = c.subscribe(&cmd); perr == nil {
+				return // replied when it joined
+			}
 		case protocol.OpUnsubscribe:
 			perr = c.unsubscribe(cmd.Channel)
 		case protocol.OpPublish:
 			perr = c.publish(cmd.Channel, cmd.Data)
+		case protocol.OpHistory:
+			if perr = c.history(&cmd); perr == nil {
+				return
+			}
 		case protocol.OpPing:
 		}
 	}
 	c.reply(cmd.ID, perr)
 }
 
-func (c *wsConn) subscribe(ch string) *protocol.Error {
+// subscribe joins a channel, replaying what the client missed when it
+// asks to resume. The reply goes out on joining, before the replay.
+func (c *wsConn) subscribe(cmd *protocol.Command) *protocol.Error {
+	ch := cmd.Channel
 	if err := protocol.ValidateChannel(ch, c.s.cfg.MaxChannelLength); err != nil {
 		return err
 	}
@@ -44,7 +53,11 @@ func (c *wsConn) subscribe(ch string) *protocol.Error {
 	c.subs = append(c.subs, ch)
 	c.mu.Unlock()
 
-	if err := c.s.Hub.Subscribe(context.Background(), ch, c); err != nil {
+	resumed := cmd.Resume != nil
+	joined := func(r protocol.Recovery) {
+		c.send(wsFrame(protocol.AppendSubscribeReply(nil, cmd.ID, r, resumed)))
+	}
+	if _, err := c.s.Hub.Join(context.Background(), ch, c, cmd.Resume, c.s.room(&c.out, ch), joined); err != nil {
 		c.mu.Lock()
 		c.subs = slices.DeleteFunc(c.subs, func(s string) bool { return s == ch })
 		c.mu.Unlock()
@@ -85,9 +98,40 @@ func (c *wsConn) publish(ch string, data []byte) *protocol.Error {
 	if len(data) > c.s.cfg.MaxMessageBytes {
 		return protocol.NewError(protocol.CodeMessageTooLarge, fmt.Sprintf("data is over %d bytes", c.s.cfg.MaxMessageBytes))
 	}
-	if err := c.s.Publisher.Publish(ch, data); err != nil {
-		return protocol.NewError(protocol.CodeUnavailable, "cannot publish now: NATS is not connected")
+	if _, _, err := c.s.Publisher.Publish(context.Background(), ch, data, ""); err != nil {
+		return protocol.NewError(protocol.CodeUnavailable, "cannot publish now: "+err.Error())
 	}
 	c.s.Metrics.Published.Inc()
+	return nil
+}
+
+// history answers a history command with the channel's recent messages.
+// A client may read the channels it is subscribed to and those matching
+// --client-history.
+func (c *wsConn) history(cmd *protocol.Command) *protocol.Error {
+	ch := cmd.Channel
+	if err := protocol.ValidateChannel(ch, c.s.cfg.MaxChannelLength); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	subscribed := slices.Contains(c.subs, ch)
+	c.mu.Unlock()
+	if !subscribed && !channelAllowed(c.s.cfg.ClientHistory, ch) {
+		return protocol.NewError(protocol.CodeForbidden, "subscribe to "+ch+" to read its history (or see --client-history)")
+	}
+	if c.s.History == nil || !c.s.History.Keeps(ch) {
+		return protocol.NewError(protocol.CodeNoHistory, ch+" keeps no history (see --history)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
+	defer cancel()
+	top, msgs, err := c.s.History.Recent(ctx, ch, cmd.After, c.s.historyLimit(cmd.Limit))
+	if err != nil {
+		return protocol.NewError(protocol.CodeUnavailable, "cannot read history now: "+err.Error())
+	}
+	bodies := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		bodies[i] = m.Bytes(pollFormat)
+	}
+	c.send(wsFrame(protocol.AppendHistoryReply(nil, cmd.ID, top, bodies)))
 	return nil
 }

@@ -64,21 +64,36 @@ func wsCloseFrame(code int, reason string) []byte {
 
 var wsPingFrame = wsControl(opPing, nil)
 
-// The wire formats of a published message, each built once per message per
-// node and shared by every subscriber.
+// The wire formats of a published message (or recovery notice), each built
+// once per message per node and shared by every subscriber.
 var (
-	wsFormat = hub.NewFormat(func(channel string, data []byte) []byte {
-		n := len(`{"op":"message","channel":"","data":}`) + len(channel) + len(data)
-		b := appendWSHeader(make([]byte, 0, wsHeaderLen(n)+n), opText, n)
-		return protocol.AppendMessage(b, channel, data)
+	wsFormat = hub.NewFormat(func(m *hub.Message) []byte {
+		p := appendPayload(make([]byte, 0, 64+len(m.Channel)+len(m.Data)), m, true)
+		return wsFrame(p)
 	})
-	sseFormat = hub.NewFormat(func(channel string, data []byte) []byte {
-		return appendSSEEvent(nil, "message", protocol.AppendEnvelope(nil, channel, data))
+	sseFormat = hub.NewFormat(func(m *hub.Message) []byte {
+		if m.Notice != nil {
+			return appendSSEEvent(nil, "recovery", appendPayload(nil, m, false))
+		}
+		return appendSSEEvent(nil, "message", appendPayload(nil, m, false))
 	})
-	pollFormat = hub.NewFormat(func(channel string, data []byte) []byte {
-		return protocol.AppendEnvelope(nil, channel, data)
+	pollFormat = hub.NewFormat(func(m *hub.Message) []byte {
+		return appendPayload(nil, m, false)
 	})
 )
+
+// appendPayload appends m's JSON: the WebSocket op form, or the envelope
+// of SSE and long-poll.
+func appendPayload(b []byte, m *hub.Message, ws bool) []byte {
+	switch {
+	case m.Notice != nil:
+		return protocol.AppendRecovery(b, ws, m.Channel, *m.Notice)
+	case ws:
+		return protocol.AppendMessage(b, m.Channel, m.Pos, m.Data)
+	default:
+		return protocol.AppendEnvelope(b, m.Channel, m.Pos, m.Data)
+	}
+}
 
 // appendSSEEvent appends one event. Data holding line breaks (possible in
 // insignificant JSON white space) is split over several data lines, which

@@ -110,10 +110,10 @@ func TestWireFormats(t *testing.T) {
 		m := &hub.Message{Channel: "chat.room", Data: []byte(data)}
 
 		h, payload := readServerFrame(t, m.Bytes(wsFormat))
-		if h.OpCode != ws.OpText || string(payload) != string(protocol.AppendMessage(nil, m.Channel, m.Data)) {
+		if h.OpCode != ws.OpText || string(payload) != string(protocol.AppendMessage(nil, m.Channel, nil, m.Data)) {
 			t.Errorf("ws format: %+v %.60q", h, payload)
 		}
-		if string(m.Bytes(pollFormat)) != string(protocol.AppendEnvelope(nil, m.Channel, m.Data)) {
+		if string(m.Bytes(pollFormat)) != string(protocol.AppendEnvelope(nil, m.Channel, nil, m.Data)) {
 			t.Errorf("poll format: %.60q", m.Bytes(pollFormat))
 		}
 		events := parseSSE(t, m.Bytes(sseFormat))
@@ -246,5 +246,34 @@ func TestCloseEcho(t *testing.T) {
 		if got := closeEcho(tt.payload); got != tt.want {
 			t.Errorf("closeEcho(% x) = %d, want %d", tt.payload, got, tt.want)
 		}
+	}
+}
+
+func TestWireFormatsWithHistory(t *testing.T) {
+	t.Parallel()
+	pos := &protocol.Position{Epoch: "k3Xw9QpLzA", Offset: 7}
+	m := &hub.Message{Channel: "c", Data: []byte(`{"a":1}`), Pos: pos}
+	_, payload := readServerFrame(t, m.Bytes(wsFormat))
+	if want := `{"op":"message","channel":"c","epoch":"k3Xw9QpLzA","offset":7,"data":{"a":1}}`; string(payload) != want {
+		t.Errorf("ws format %s, want %s", payload, want)
+	}
+	if want := `{"channel":"c","epoch":"k3Xw9QpLzA","offset":7,"data":{"a":1}}`; string(m.Bytes(pollFormat)) != want {
+		t.Errorf("poll format %s, want %s", m.Bytes(pollFormat), want)
+	}
+	if ev := parseSSE(t, m.Bytes(sseFormat)); len(ev) != 1 || ev[0].event != "message" || ev[0].data != `{"channel":"c","epoch":"k3Xw9QpLzA","offset":7,"data":{"a":1}}` {
+		t.Errorf("sse format %q", ev)
+	}
+
+	n := &hub.Message{Channel: "c", Notice: &protocol.Recovery{Reason: protocol.ReasonGap, History: true, Position: protocol.Position{Epoch: "e", Offset: 311}}}
+	_, payload = readServerFrame(t, n.Bytes(wsFormat))
+	if want := `{"op":"recovery","channel":"c","recovered":false,"reason":"gap","epoch":"e","offset":311}`; string(payload) != want {
+		t.Errorf("ws notice %s, want %s", payload, want)
+	}
+	env := `{"channel":"c","recovered":false,"reason":"gap","epoch":"e","offset":311}`
+	if string(n.Bytes(pollFormat)) != env {
+		t.Errorf("poll notice %s, want %s", n.Bytes(pollFormat), env)
+	}
+	if ev := parseSSE(t, n.Bytes(sseFormat)); len(ev) != 1 || ev[0].event != "recovery" || ev[0].data != env {
+		t.Errorf("sse notice %q", ev)
 	}
 }

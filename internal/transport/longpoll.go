@@ -41,6 +41,12 @@ type session struct {
 	out      outbox
 	wakeup   chan struct{}
 
+	// cursor, for sessions with a history channel, is the position of each
+	// channel after the last message queued; curMu keeps it in step with
+	// the queue, so a response's cursor covers exactly its messages.
+	curMu  sync.Mutex
+	cursor *streamCursor
+
 	mu      sync.Mutex
 	ended   *protocol.Error      // set when the session is over
 	goodbye *protocol.Disconnect // set by disconnect, sent with the last poll
@@ -126,6 +132,9 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	var status int
 	var body []byte
 	switch {
+	case id != "" && q.Has("cursor"):
+		writeError(w, protocol.NewError(protocol.CodeBadRequest, "give ?cursor= with ?channel= to start a session that resumes; a session keeps its own position"))
+		return
 	case id != "" && q.Has("channel"):
 		writeError(w, protocol.NewError(protocol.CodeBadRequest, "give either ?session= or ?channel=, not both: a session remembers its channels"))
 		return
@@ -137,7 +146,14 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 			writeError(w, perr)
 			return
 		}
-		sess, perr := s.polls.create(r.Context(), chans)
+		var from protocol.Cursor
+		if cur := q.Get("cursor"); cur != "" {
+			if from, perr = protocol.ParseCursor(cur, len(chans)); perr != nil {
+				writeError(w, perr)
+				return
+			}
+		}
+		sess, perr := s.polls.create(r.Context(), chans, from)
 		if perr != nil {
 			writeError(w, perr)
 			return
@@ -253,17 +269,38 @@ func (p *polls) stopPoll(id string) {
 	sess.mu.Unlock()
 }
 
-// create starts a session subscribed to chans.
-func (p *polls) create(ctx context.Context, chans []string) (*session, *protocol.Error) {
+// create starts a session subscribed to chans, resuming each channel from
+// its position in from, if any.
+func (p *polls) create(ctx context.Context, chans []string, from protocol.Cursor) (*session, *protocol.Error) {
 	sess := &session{p: p, id: p.s.NodeID + "." + nuid.Next(), channels: chans, wakeup: make(chan struct{}, 1)}
+	sess.cursor = p.s.newCursor(chans)
 	sess.out = outbox{maxFrames: p.s.cfg.PollBuffer, maxBytes: p.s.cfg.QueueBytes, wake: sess.wake}
 	p.mu.Lock()
 	p.sessions[sess.id] = sess
 	p.mu.Unlock()
 	p.s.clients.add(sess)
 	p.s.Metrics.Connections(metrics.LongPoll).Inc()
-	for _, ch := range chans {
-		if err := p.s.Hub.Subscribe(ctx, ch, sess); err != nil {
+	for i, ch := range chans {
+		var resume *protocol.Resume
+		if from != nil && from[i] != nil {
+			resume = &protocol.Resume{From: *from[i]}
+		}
+		joined := func(rec protocol.Recovery) {
+			if !rec.History {
+				return
+			}
+			sess.curMu.Lock()
+			if resume != nil && rec.Recovered {
+				sess.cursor.set(i, resume.From) // the replay that follows moves it on
+			} else {
+				sess.cursor.set(i, rec.Position)
+			}
+			sess.curMu.Unlock()
+			if resume != nil {
+				sess.Deliver(&hub.Message{Channel: ch, Notice: &rec})
+			}
+		}
+		if _, err := p.s.Hub.Join(ctx, ch, sess, resume, p.s.room(&sess.out, ch), joined); err != nil {
 			perr := protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error())
 			sess.end(perr)
 			return nil, perr
@@ -304,16 +341,16 @@ func (p *polls) wait(ctx context.Context, sess *session, timeout time.Duration) 
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {
-		frames, msgs, last := sess.out.take()
+		frames, msgs, last, cursor := sess.take()
 		if frames != nil || last {
-			return sess.respond(frames, msgs, last)
+			return sess.respond(frames, msgs, last, cursor)
 		}
 		select {
 		case <-sess.wakeup:
 		case <-t.C:
-			return sess.respond(nil, 0, false)
+			return sess.respond(nil, 0, false, cursor)
 		case <-turn.done:
-			return sess.respond(nil, 0, false)
+			return sess.respond(nil, 0, false, cursor)
 		case <-ctx.Done():
 			return errorReply(protocol.NewError(protocol.CodeUnavailable, "poll abandoned"))
 		}
@@ -339,7 +376,7 @@ func (sess *session) pollDone(turn *pollTurn) {
 // respond builds {"messages":[...],"session":"id","node":"name"}. After the session's
 // final poll at shutdown it adds "disconnect"; a session that ended for
 // another reason answers with its error.
-func (sess *session) respond(frames [][]byte, msgs int, last bool) (int, []byte) {
+func (sess *session) respond(frames [][]byte, msgs int, last bool, cursor []byte) (int, []byte) {
 	var goodbye *protocol.Disconnect
 	if last {
 		sess.mu.Lock()
@@ -362,6 +399,11 @@ func (sess *session) respond(frames [][]byte, msgs int, last bool) (int, []byte)
 	b = append(b, sess.id...)
 	b = append(b, `","node":`...)
 	b = append(b, sess.p.nodeJSON...)
+	if cursor != nil {
+		b = append(b, `,"cursor":"`...)
+		b = append(b, cursor...)
+		b = append(b, '"')
+	}
 	if goodbye != nil {
 		b = append(b, `,"disconnect":`...)
 		b = protocol.AppendDisconnectData(b, *goodbye)
@@ -408,9 +450,33 @@ func (sess *session) wake() {
 	}
 }
 
+// take takes every queued message, with the cursor that follows them.
+func (sess *session) take() (frames [][]byte, msgs int, last bool, cursor []byte) {
+	if sess.cursor == nil {
+		frames, msgs, last = sess.out.take()
+		return frames, msgs, last, nil
+	}
+	sess.curMu.Lock()
+	defer sess.curMu.Unlock()
+	frames, msgs, last = sess.out.take()
+	return frames, msgs, last, protocol.AppendCursor(nil, sess.cursor.positions)
+}
+
 // Deliver buffers a message until the next poll. A full buffer ends the
 // session: its next poll is told so (session_overflow).
 func (sess *session) Deliver(m *hub.Message) {
+	if sess.cursor != nil {
+		sess.curMu.Lock()
+		defer sess.curMu.Unlock()
+		if i, ok := sess.cursor.index(m.Channel); ok {
+			switch {
+			case m.Notice != nil && m.Notice.History && !m.Notice.Recovered:
+				sess.cursor.set(i, m.Notice.Position)
+			case m.Pos != nil:
+				sess.cursor.set(i, *m.Pos)
+			}
+		}
+	}
 	switch sess.out.push(m.Bytes(pollFormat), true) {
 	case overflow:
 		sess.p.s.Metrics.Dropped.Inc()

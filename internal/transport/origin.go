@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"path"
 	"strings"
+
+	"github.com/heraldrt/herald/internal/protocol"
 )
 
 // originAllowed reports whether a request may open a client connection.
@@ -50,26 +52,9 @@ func allowCORS(w http.ResponseWriter, r *http.Request) {
 // the last token, '>' (one or more tokens).
 func channelAllowed(patterns []string, channel string) bool {
 	for _, p := range patterns {
-		if matchChannel(p, channel) {
+		if protocol.MatchPattern(p, channel) {
 			return true
 		}
 	}
 	return false
-}
-
-func matchChannel(pattern, channel string) bool {
-	for {
-		pt, prest, pmore := strings.Cut(pattern, ".")
-		if pt == ">" && !pmore {
-			return channel != ""
-		}
-		ct, crest, cmore := strings.Cut(channel, ".")
-		if pt != "*" && pt != ct {
-			return false
-		}
-		if !pmore || !cmore {
-			return pmore == cmore
-		}
-		pattern, channel = prest, crest
-	}
 }

@@ -112,55 +112,6 @@ func TestAllowCORS(t *testing.T) {
 	}
 }
 
-func TestMatchChannel(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		pattern, channel string
-		want             bool
-	}{
-		{"chat", "chat", true},
-		{"chat", "chats", false},
-		{"chat", "cha", false},
-		{"chat", "chat.room", false},
-		{"chat.room", "chat", false},
-		{"a.b.c", "a.b.c", true},
-		{"a.b.c", "a.b.d", false},
-
-		{"*", "a", true},
-		{"*", "a.b", false},
-		{"chat.*", "chat.room", true},
-		{"chat.*", "chat", false},
-		{"chat.*", "chat.room.x", false},
-		{"*.room", "chat.room", true},
-		{"*.room", "chat.hall", false},
-		{"a.*.c", "a.b.c", true},
-		{"a.*.c", "a.b.b.c", false},
-		{"*.*", "a.b", true},
-		{"*.*", "a", false},
-
-		{">", "a", true},
-		{">", "a.b.c", true},
-		{">", "", false},
-		{"chat.>", "chat.room", true},
-		{"chat.>", "chat.room.private", true},
-		{"chat.>", "chat", false},
-		{"chat.>", "chatter.x", false},
-		{"*.>", "a.b", true},
-		{"*.>", "a", false},
-		// '>' only counts as the last token; elsewhere it matches nothing
-		// a valid channel holds.
-		{"a.>.c", "a.b.c", false},
-		// Tokens are whole: no partial wildcards.
-		{"ch*", "chat", false},
-		{"chat.r>", "chat.room", false},
-	}
-	for _, tt := range tests {
-		if got := matchChannel(tt.pattern, tt.channel); got != tt.want {
-			t.Errorf("matchChannel(%q, %q) = %v, want %v", tt.pattern, tt.channel, got, tt.want)
-		}
-	}
-}
-
 func TestChannelAllowed(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -119,3 +119,10 @@ func (o *outbox) seal() {
 	o.closing = true
 	o.mu.Unlock()
 }
+
+// room returns how many more frames and bytes the outbox takes now.
+func (o *outbox) room() (frames, bytes int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.maxFrames - len(o.frames), o.maxBytes - o.size
+}

@@ -14,10 +14,11 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Publisher sends a message to a channel on the bus.
+// Publisher sends a message to a channel.
 type Publisher interface {
-	// Publish sends data, one valid JSON value, to channel.
-	Publish(channel string, data []byte) error
+	// Publish sends data, one valid JSON value, to channel, and returns
+	// its position when the channel keeps history.
+	Publish(ctx context.Context, channel string, data []byte, key string) (pos *protocol.Position, dup bool, err error)
 }
 
 // Deps are what the transports need from the node.
@@ -27,7 +28,8 @@ type Deps struct {
 	NodeID    string // short id, unique per process start; routes long-poll requests
 	Hub       *hub.Hub
 	Publisher Publisher
-	NATS      *nats.Conn // node-to-node long-poll requests
+	History   HistoryReader // nil when no channel keeps history
+	NATS      *nats.Conn    // node-to-node long-poll requests
 	Subject   func(what string, nodeID string) string
 	Metrics   *metrics.Metrics
 	Logger    *slog.Logger

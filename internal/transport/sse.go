@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/heraldrt/herald/internal/hub"
@@ -18,6 +19,12 @@ type sseConn struct {
 	s      *Server
 	out    outbox
 	notify chan struct{}
+
+	// The stream's cursor, for streams with a history channel: every
+	// event carries it (id:) as it stands after that event. mu keeps the
+	// cursor and the order of queued events in step.
+	mu     sync.Mutex
+	cursor *streamCursor
 }
 
 var _ hub.Subscriber = (*sseConn)(nil)
@@ -51,8 +58,44 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		s.clients.remove(c)
 		s.Metrics.Connections(metrics.SSE).Dec()
 	}()
+	var from protocol.Cursor
+	if id := lastEventID(r); id != "" {
+		if from, perr = protocol.ParseCursor(id, len(chans)); perr != nil {
+			chans = nil
+			writeError(w, perr)
+			return
+		}
+	}
+	c.cursor = s.newCursor(chans)
+	var initial protocol.Cursor // positions the client holds when the stream starts
+	if c.cursor != nil {
+		initial = make(protocol.Cursor, len(chans))
+	}
 	for i, ch := range chans {
-		if err := s.Hub.Subscribe(r.Context(), ch, c); err != nil {
+		var resume *protocol.Resume
+		if from != nil && from[i] != nil {
+			resume = &protocol.Resume{From: *from[i]}
+		}
+		joined := func(rec protocol.Recovery) {
+			if !rec.History {
+				return
+			}
+			initial[i] = &rec.Position
+			if resume != nil {
+				initial[i] = &resume.From
+				if rec.Recovered { // the replay that follows moves the cursor on
+					c.mu.Lock()
+					c.cursor.set(i, resume.From)
+					c.mu.Unlock()
+				}
+				c.Deliver(&hub.Message{Channel: ch, Notice: &rec})
+			} else {
+				c.mu.Lock()
+				c.cursor.set(i, rec.Position)
+				c.mu.Unlock()
+			}
+		}
+		if _, err := s.Hub.Join(r.Context(), ch, c, resume, s.room(&c.out, ch), joined); err != nil {
 			chans = chans[:i+1] // the deferred unsubscribe covers what was done
 			writeError(w, protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error()))
 			return
@@ -66,6 +109,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	allowCORS(w, r)
 	w.WriteHeader(http.StatusOK)
 	welcome := appendSSEEvent(nil, "welcome", protocol.AppendWelcome(nil, nuid.Next(), s.NodeName, seconds(s.cfg.SSEHeartbeat)))
+	if initial != nil {
+		welcome = appendSSEID(welcome, initial)
+	}
 	if c.write(rc, w, [][]byte{welcome}) != nil {
 		return
 	}
@@ -122,8 +168,46 @@ func (c *sseConn) wake() {
 	}
 }
 
-// Deliver queues a published message; a full queue disconnects the client.
-func (c *sseConn) Deliver(m *hub.Message) { c.s.deliver(&c.out, m.Bytes(sseFormat), c) }
+// Deliver queues a published message (or recovery notice); a full queue
+// disconnects the client. On a stream with history channels, the event
+// carries the cursor as it stands after it.
+func (c *sseConn) Deliver(m *hub.Message) {
+	frame := m.Bytes(sseFormat)
+	if c.cursor == nil {
+		c.s.deliver(&c.out, frame, c)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i, ok := c.cursor.index(m.Channel); ok {
+		switch {
+		case m.Notice != nil && m.Notice.History && !m.Notice.Recovered:
+			c.cursor.set(i, m.Notice.Position)
+		case m.Pos != nil:
+			c.cursor.set(i, *m.Pos)
+		}
+	}
+	c.s.deliver(&c.out, appendSSEID(frame, c.cursor.positions), c)
+}
+
+// lastEventID is the cursor a stream resumes from: the browser's
+// Last-Event-ID header, else ?last_event_id= (for a first connect).
+func lastEventID(r *http.Request) string {
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		return id
+	}
+	return r.URL.Query().Get("last_event_id")
+}
+
+// appendSSEID returns a copy of event (which ends in its blank line) with
+// an id: line holding cursor.
+func appendSSEID(event []byte, cursor protocol.Cursor) []byte {
+	b := make([]byte, 0, len(event)+8+len(cursor)*16)
+	b = append(b, event[:len(event)-1]...)
+	b = append(b, "id: "...)
+	b = protocol.AppendCursor(b, cursor)
+	return append(b, "\n\n"...)
+}
 
 // disconnect sends a disconnect event, after which the stream ends.
 func (c *sseConn) disconnect(d protocol.Disconnect) {

@@ -95,6 +95,17 @@ export class FakeWebSocket {
     this.receive(error ? { op: 'reply', id, error } : { op: 'reply', id });
   }
 
+  // replyWith answers command id with a successful reply carrying fields
+  // (epoch, offset, recovered, messages, ...).
+  replyWith(id, fields) {
+    this.receive({ op: 'reply', id, ...fields });
+  }
+
+  // lastSent returns the last command sent with op (and channel, if given).
+  lastSent(op, channel) {
+    return this.sent.findLast((c) => c.op === op && (channel === undefined || c.channel === channel));
+  }
+
   // fail is a connection that breaks or cannot be made: error, then close 1006.
   fail() {
     this.readyState = 3;
@@ -111,6 +122,7 @@ export class FakeWebSocket {
 export class FakeEventSource {
   static all = [];
   closed = false;
+  lastEventId = ''; // as in a browser: kept from event to event until an event sets another
   #listeners = new Map();
 
   constructor(url) {
@@ -132,14 +144,20 @@ export class FakeEventSource {
     return new URL(this.url, 'http://x').searchParams.getAll('channel');
   }
 
-  // Server side.
-  emit(type, data) {
-    const e = { type, data: typeof data === 'string' ? data : JSON.stringify(data) };
+  // cursor returns the stream URL's last_event_id, or null.
+  get cursor() {
+    return new URL(this.url, 'http://x').searchParams.get('last_event_id');
+  }
+
+  // Server side. id, when given, is the event's id (an SSE cursor).
+  emit(type, data, id) {
+    if (id !== undefined) this.lastEventId = id;
+    const e = { type, data: typeof data === 'string' ? data : JSON.stringify(data), lastEventId: this.lastEventId };
     for (const fn of this.#listeners.get(type) ?? []) fn(e);
   }
 
-  welcome(node = 'node1', ping = 20) {
-    this.emit('welcome', { op: 'welcome', client: 'c1', node, ping });
+  welcome(node = 'node1', ping = 20, id) {
+    this.emit('welcome', { op: 'welcome', client: 'c1', node, ping }, id);
   }
 
   fail() {
@@ -205,7 +223,7 @@ export function env(urls = 'http://n1', options = {}) {
   const events = [];
   const states = [];
   const errors = [];
-  for (const name of ['state', 'message', 'disconnect', 'error']) {
+  for (const name of ['state', 'message', 'recovery', 'disconnect', 'error']) {
     client.on(name, (v) => events.push([name, v]));
   }
   client.on('state', (s) => states.push(s.state));

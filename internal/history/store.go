@@ -1,0 +1,353 @@
+package history
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	mrand "math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/hub"
+	"github.com/heraldrt/herald/internal/protocol"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Headers a stored message carries.
+const (
+	HeaderEpoch  = "Herald-Epoch"
+	HeaderOffset = "Herald-Offset"
+)
+
+// Errors of the store.
+var (
+	ErrNoHistory = errors.New("history: the channel keeps no history (see --history)")
+	ErrConflict  = errors.New("history: too many concurrent publishes to one channel; retry")
+)
+
+// Options configure a Store.
+type Options struct {
+	JS     jetstream.JetStream
+	Prefix string // the node's subject prefix
+	Rules  []config.HistoryRule
+	// Replicas returns how many copies each stream should have.
+	Replicas func() int
+	// DedupeWindow is how long an idempotency key is remembered.
+	DedupeWindow time.Duration
+	Logger       *slog.Logger
+}
+
+// Store keeps channel history in JetStream: one stream per rule. It
+// assigns each message of a channel the next offset, exactly once even
+// with several publishers, and reads history back for resuming clients.
+type Store struct {
+	opts  Options
+	log   *slog.Logger
+	rules []*rule
+	seed  maphash.Seed
+	locks [256]sync.Mutex // serialize publishes per channel (by hash)
+
+	mu   sync.Mutex
+	tips map[string]tip // channel -> its last message, as this node last saw it
+}
+
+// rule is one --history rule and its stream.
+type rule struct {
+	config.HistoryRule
+	stream  string // stream name
+	subject string // "<prefix>.hist.<id>."; a channel's subject appends its name
+
+	mu     sync.Mutex
+	handle jetstream.Stream // nil until ensured
+}
+
+// tip is a channel's last stored message: its stream sequence and position.
+type tip struct {
+	seq uint64
+	pos protocol.Position
+}
+
+// maxTips bounds the per-channel cache of last positions.
+const maxTips = 100_000
+
+// publishAttempts bounds retries after a concurrent publish to a channel
+// took the offset this node meant to use.
+const publishAttempts = 32
+
+var _ hub.History = (*Store)(nil)
+
+// New returns a store for rules. Call Ensure before use.
+func New(opts Options) *Store {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Store{opts: opts, log: opts.Logger.With("component", "history"), seed: maphash.MakeSeed(), tips: make(map[string]tip)}
+	for _, r := range opts.Rules {
+		id := RuleID(r.Pattern)
+		s.rules = append(s.rules, &rule{
+			HistoryRule: r,
+			stream:      StreamName(opts.Prefix, r.Pattern),
+			subject:     opts.Prefix + ".hist." + id + ".",
+		})
+	}
+	return s
+}
+
+// RuleID is the short, stable id of a history pattern.
+func RuleID(pattern string) string {
+	sum := sha256.Sum256([]byte(pattern))
+	return hex.EncodeToString(sum[:4])
+}
+
+// StreamName is the JetStream stream that keeps the history of pattern.
+func StreamName(prefix, pattern string) string {
+	p := strings.NewReplacer(".", "_", "-", "_").Replace(strings.ToUpper(prefix))
+	return p + "_HISTORY_" + RuleID(pattern)
+}
+
+func (s *Store) rule(ch string) *rule {
+	for _, r := range s.rules {
+		if protocol.MatchPattern(r.Pattern, ch) {
+			return r
+		}
+	}
+	return nil
+}
+
+// Keeps reports whether channel keeps history.
+func (s *Store) Keeps(ch string) bool { return s.rule(ch) != nil }
+
+// config is the stream configuration of r.
+func (s *Store) config(r *rule, replicas int) jetstream.StreamConfig {
+	dedupe := s.opts.DedupeWindow
+	if r.TTL > 0 && dedupe > r.TTL {
+		dedupe = r.TTL
+	}
+	return jetstream.StreamConfig{
+		Name:              r.stream,
+		Description:       "Herald history of the channels matching " + r.Pattern,
+		Subjects:          []string{r.subject + ">"},
+		MaxMsgsPerSubject: int64(r.Size),
+		MaxAge:            r.TTL,
+		Storage:           jetstream.FileStorage,
+		Replicas:          replicas,
+		Duplicates:        dedupe,
+		Discard:           jetstream.DiscardOld,
+		RePublish:         &jetstream.RePublish{Source: r.subject + ">", Destination: s.opts.Prefix + ".ch.>"},
+	}
+}
+
+// Ensure creates or updates the stream of every rule.
+func (s *Store) Ensure(ctx context.Context) error {
+	var errs []error
+	for _, r := range s.rules {
+		if _, err := s.ensure(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ensure creates or updates r's stream and returns its handle.
+func (s *Store) ensure(ctx context.Context, r *rule) (jetstream.Stream, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	want := max(1, s.opts.Replicas())
+	if r.handle != nil {
+		if info := r.handle.CachedInfo(); info != nil && info.Config.Replicas >= want {
+			if _, err := r.handle.Info(ctx); err == nil {
+				return r.handle, nil
+			}
+		}
+	}
+	st, err := s.opts.JS.CreateOrUpdateStream(ctx, s.config(r, want))
+	var apiErr *jetstream.APIError
+	if err != nil && want > 1 && errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeInsufficientResources {
+		s.log.Warn("not enough JetStream servers for replicated history; keeping one copy", "stream", r.stream, "replicas", want)
+		st, err = s.opts.JS.CreateOrUpdateStream(ctx, s.config(r, 1))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history: stream %s for %q: %w", r.stream, r.Pattern, err)
+	}
+	r.handle = st
+	return st, nil
+}
+
+// stream returns r's stream handle, ensuring it on first use.
+func (s *Store) stream(ctx context.Context, r *rule) (jetstream.Stream, error) {
+	r.mu.Lock()
+	st := r.handle
+	r.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	return s.ensure(ctx, r)
+}
+
+// Publish stores data as channel's next message and returns its position.
+// A key already used on the channel within the dedupe window stores
+// nothing and returns the first publish's position, with dup set.
+func (s *Store) Publish(ctx context.Context, ch string, data []byte, key string) (pos protocol.Position, dup bool, err error) {
+	r := s.rule(ch)
+	if r == nil {
+		return pos, false, ErrNoHistory
+	}
+	mu := &s.locks[maphash.String(s.seed, ch)%uint64(len(s.locks))]
+	mu.Lock()
+	defer mu.Unlock()
+	subject := r.subject + ch
+	for attempt := 0; attempt < publishAttempts; attempt++ {
+		st, err := s.stream(ctx, r)
+		if err != nil {
+			return pos, false, err
+		}
+		t, ok := s.tip(ch)
+		if !ok {
+			if t, err = s.loadTip(ctx, st, subject); err != nil {
+				return pos, false, err
+			}
+		}
+		next := protocol.Position{Epoch: t.pos.Epoch, Offset: t.pos.Offset + 1}
+		if t.seq == 0 { // nothing kept: a new epoch begins
+			next = protocol.Position{Epoch: NewEpoch(), Offset: 1}
+		}
+		m := nats.NewMsg(subject)
+		m.Data = data
+		m.Header.Set(HeaderEpoch, next.Epoch)
+		m.Header.Set(HeaderOffset, strconv.FormatUint(next.Offset, 10))
+		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(t.seq, 10))
+		if key != "" {
+			m.Header.Set(jetstream.MsgIDHeader, ch+":"+key)
+		}
+		ack, err := s.opts.JS.PublishMsg(ctx, m)
+		var apiErr *jetstream.APIError
+		switch {
+		case err == nil && ack.Duplicate:
+			s.forget(ch)
+			pos, err := s.positionAt(ctx, st, ack.Sequence)
+			return pos, true, err
+		case err == nil:
+			s.setTip(ch, tip{seq: ack.Sequence, pos: next})
+			return next, false, nil
+		case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+			// Another publisher took this offset: look again, after a
+			// short random pause once it keeps happening, so that
+			// contending publishers fall out of step.
+			s.forget(ch)
+			if attempt > 0 {
+				pause := time.Duration(mrand.N(int64(attempt) * int64(time.Millisecond)))
+				select {
+				case <-time.After(pause):
+				case <-ctx.Done():
+					return pos, false, ctx.Err()
+				}
+			}
+		case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+			s.forget(ch) // the stream is gone (deleted, or never made): make it
+			r.mu.Lock()
+			r.handle = nil
+			r.mu.Unlock()
+		default:
+			s.forget(ch)
+			return pos, false, fmt.Errorf("history: publish to %s: %w", ch, err)
+		}
+	}
+	return pos, false, ErrConflict
+}
+
+// NewEpoch returns a fresh epoch: 10 random letters and digits.
+func NewEpoch() string {
+	const chars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = chars[int(b[i])%len(chars)]
+	}
+	return string(b[:])
+}
+
+func (s *Store) tip(ch string) (tip, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tips[ch]
+	return t, ok
+}
+
+func (s *Store) setTip(ch string, t tip) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.tips) >= maxTips {
+		clear(s.tips)
+	}
+	s.tips[ch] = t
+}
+
+func (s *Store) forget(ch string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.tips, ch)
+}
+
+// loadTip reads the last stored message of subject.
+func (s *Store) loadTip(ctx context.Context, st jetstream.Stream, subject string) (tip, error) {
+	m, err := st.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return tip{}, nil
+	}
+	if err != nil {
+		return tip{}, fmt.Errorf("history: read the last message of %s: %w", subject, err)
+	}
+	pos, err := position(m)
+	return tip{seq: m.Sequence, pos: pos}, err
+}
+
+func (s *Store) positionAt(ctx context.Context, st jetstream.Stream, seq uint64) (protocol.Position, error) {
+	m, err := st.GetMsg(ctx, seq)
+	if err != nil {
+		return protocol.Position{}, fmt.Errorf("history: read message %d: %w", seq, err)
+	}
+	return position(m)
+}
+
+// position reads a stored message's position from its headers.
+func position(m *jetstream.RawStreamMsg) (protocol.Position, error) {
+	pos, ok := ParseHeaders(m.Header)
+	if !ok {
+		return protocol.Position{}, fmt.Errorf("history: message %d of %s has no valid %s and %s headers", m.Sequence, m.Subject, HeaderEpoch, HeaderOffset)
+	}
+	return pos, nil
+}
+
+// ParseHeaders reads a position from message headers.
+func ParseHeaders(h nats.Header) (protocol.Position, bool) {
+	epoch := h.Get(HeaderEpoch)
+	off, err := strconv.ParseUint(h.Get(HeaderOffset), 10, 64)
+	if err != nil || off == 0 || epoch == "" || !protocol.ValidEpoch(epoch) {
+		return protocol.Position{}, false
+	}
+	return protocol.Position{Epoch: epoch, Offset: off}, true
+}
+
+// Last returns the position of channel's newest message, or the zero
+// Position when it has none.
+func (s *Store) Last(ctx context.Context, ch string) (protocol.Position, error) {
+	r := s.rule(ch)
+	if r == nil {
+		return protocol.Position{}, ErrNoHistory
+	}
+	st, err := s.stream(ctx, r)
+	if err != nil {
+		return protocol.Position{}, err
+	}
+	t, err := s.loadTip(ctx, st, r.subject+ch)
+	return t.pos, err
+}
