@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,9 +24,16 @@ Open the demo page it prints, with Client A on node 1 and Client B on node 2,
 and press "Call API" in either pane: the api node publishes once to NATS, both
 gateways receive the message and push it to their client, so both panes show
 it although they are connected to different servers. The dashboard shows every
-node live. Ctrl-C stops everything.`,
+node live. Ctrl-C stops everything.
+
+The channel updates keeps history (its last 1000 messages, for an hour), so
+every message shows its offset, and a client that reconnects, to its node or
+to the other one after its node stops, gets the messages it missed and shows
+"recovered". The api node's embedded NATS keeps that history in --data-dir,
+by default a temporary directory removed on exit.`,
 		Example: `  herald demo
-  herald demo --api-port 9080 --gateway-ports 5001,5002`,
+  herald demo --api-port 9080 --gateway-ports 5001,5002
+  herald demo --data-dir ./demo-data`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ports, err := cmd.Flags().GetIntSlice("gateway-ports")
@@ -46,6 +54,7 @@ node live. Ctrl-C stops everything.`,
 			fmt.Fprintf(out, "  Demo page:  %s/demo?a=1&b=2\n", d.URL)
 			fmt.Fprintf(out, "  Dashboard:  %s/\n", d.URL)
 			fmt.Fprintf(out, "  Gateways:   node1 on %s, node2 on %s\n", d.Gateways[0].Addr(), d.Gateways[1].Addr())
+			fmt.Fprintf(out, "  History:    %s, kept in %s\n", strings.Join(d.History, " "), d.DataDir)
 			fmt.Fprintf(out, "  Publish:    curl -X POST %s/api/publish -d '{\"channel\":\"updates\",\"data\":{\"hello\":\"world\"}}'\n\n", d.URL)
 			fmt.Fprintf(out, "Press Ctrl-C to stop.\n")
 			<-cmd.Context().Done()
@@ -59,6 +68,7 @@ node live. Ctrl-C stops everything.`,
 	f.StringVar(&o.Host, "host", "127.0.0.1", "interface every demo node listens on")
 	f.IntVar(&o.APIPort, "api-port", 8080, "port of the api node, which serves the web UI and POST /ping")
 	f.IntSlice("gateway-ports", []int{4001, 4002}, "ports of the two gateway nodes")
+	f.StringVar(&o.DataDir, "data-dir", "", "`directory` where the api node keeps the history of the channel updates; default: a temporary one, removed on exit")
 	f.StringVar(&logLevel, "log-level", "warn", "least severe level logged: debug, info, warn or error")
 	return cmd
 }

@@ -1,11 +1,16 @@
 package demo_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,7 +68,16 @@ func browser(t *testing.T) context.Context {
 
 func startDemo(t *testing.T) *demo.Demo {
 	t.Helper()
-	d, err := demo.Start(demo.Options{DrainTimeout: 200 * time.Millisecond})
+	return startDemoWith(t, demo.Options{})
+}
+
+// startDemoWith starts a demo with o; by default with a short drain.
+func startDemoWith(t *testing.T, o demo.Options) *demo.Demo {
+	t.Helper()
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 200 * time.Millisecond
+	}
+	d, err := demo.Start(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,15 +135,132 @@ func click(t *testing.T, ctx context.Context, sel string) {
 	}
 }
 
-// messages returns the data-node and data-send-time of a pane's rows.
-func messages(t *testing.T, ctx context.Context, pane string) [][2]string {
+// row is a message row of a pane, from its data attributes.
+type row struct {
+	Node     string `json:"node"`
+	SendTime string `json:"sendTime"`
+	Epoch    string `json:"epoch"`
+	Offset   uint64 `json:"offset"`
+}
+
+func (r row) String() string { return fmt.Sprintf("%s:%d via %s", r.Epoch, r.Offset, r.Node) }
+
+// messages returns a pane's rows, newest first.
+func messages(t *testing.T, ctx context.Context, pane string) []row {
 	t.Helper()
-	rows, err := page[[][2]string](ctx, fmt.Sprintf(
-		"Array.from(document.querySelectorAll(%q)).map(li => [li.dataset.node, li.dataset.sendTime])", pane+" ul.messages > li"))
+	rows, err := page[[]row](ctx, fmt.Sprintf(`Array.from(document.querySelectorAll(%q)).map(li => ({
+		node: li.dataset.node ?? '', sendTime: li.dataset.sendTime ?? '',
+		epoch: li.dataset.epoch ?? '', offset: Number(li.dataset.offset ?? 0)}))`, pane+" ul.messages > li"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rows
+}
+
+// contiguous fails the test unless rows (newest first) are one epoch's
+// messages with offsets that follow each other.
+func contiguous(t *testing.T, pane string, rows []row) {
+	t.Helper()
+	for i, r := range rows {
+		if r.Epoch == "" || r.Offset == 0 {
+			t.Fatalf("%s: row %d shows no position: %v", pane, i, rows)
+		}
+		if i > 0 && (r.Epoch != rows[0].Epoch || r.Offset != rows[i-1].Offset-1) {
+			t.Fatalf("%s: offsets not contiguous at row %d: %v", pane, i, rows)
+		}
+	}
+}
+
+// callAPI presses a pane's Call API button and waits until both panes
+// list want messages and the button can be pressed again.
+func callAPI(t *testing.T, ctx context.Context, pane string, want int) {
+	t.Helper()
+	click(t, ctx, pane+" button.call-api")
+	waitFor(t, ctx, 20*time.Second, fmt.Sprintf("message %d in both panes", want),
+		fmt.Sprintf("%s >= %d && %s >= %d && !document.querySelector(%q).disabled",
+			rows("#client-a"), want, rows("#client-b"), want, pane+" button.call-api"))
+}
+
+// position is where a publish put its message.
+type position struct {
+	Epoch  string `json:"epoch"`
+	Offset uint64 `json:"offset"`
+}
+
+// publish publishes n messages to the channel updates through the api
+// node's HTTP API, as a backend would, and returns their positions.
+func publish(t *testing.T, d *demo.Demo, n int) []position {
+	t.Helper()
+	var out []position
+	for i := range n {
+		body, _ := json.Marshal(map[string]any{"channel": "updates", "data": map[string]any{
+			"sendTime": fmt.Sprintf("backend message %d", i+1)}})
+		res, err := http.Post("http://"+d.API.Addr()+"/api/publish", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		if err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("publish: %d %s (%v)", res.StatusCode, b, err)
+		}
+		var p position
+		if err := json.Unmarshal(b, &p); err != nil || p.Epoch == "" || p.Offset == 0 {
+			t.Fatalf("publish answered %s, want a position (%v)", b, err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// failOverWhilePublishing stops gateway 1, and publishes n messages while
+// the clients of panes, which were on it, are away: after they lost node 1
+// and before they are on node 2 (a client's next attempt waits at least
+// 0.5s). It returns their positions once client A is connected to node 2.
+func failOverWhilePublishing(t *testing.T, ctx context.Context, d *demo.Demo, n int, panes ...string) []position {
+	t.Helper()
+	stopped := make(chan error, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		stopped <- d.Gateways[0].Shutdown(sctx)
+	}()
+	var away []string
+	for _, p := range panes {
+		away = append(away, fmt.Sprintf("document.querySelector(%q).dataset.state !== 'connected'", p))
+	}
+	waitFor(t, ctx, 20*time.Second, "the clients of node 1 to lose it", strings.Join(away, " && "))
+	published := publish(t, d, n)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, 30*time.Second, "client A on node 2",
+		text("#client-a .node")+" === 'node2' && "+text("#client-a .state")+" === 'connected'")
+	return published
+}
+
+// recovery is a pane's recovery indicator.
+type recovery struct {
+	Hidden    bool   `json:"hidden"`
+	Recovered string `json:"recovered"`
+	Reason    string `json:"reason"`
+	Offset    string `json:"offset"`
+	Result    string `json:"result"`
+	Detail    string `json:"detail"`
+}
+
+func recoveryOf(t *testing.T, ctx context.Context, key string) recovery {
+	t.Helper()
+	r, err := page[recovery](ctx, fmt.Sprintf(`(() => {
+		const el = document.querySelector('[data-testid="recovery-%s"]');
+		return {hidden: el.hidden, recovered: el.dataset.recovered ?? '', reason: el.dataset.reason ?? '',
+			offset: el.dataset.offset ?? '', result: el.querySelector('.recovery-result').textContent,
+			detail: el.querySelector('.recovery-detail').textContent};
+	})()`, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func rows(pane string) string {
@@ -145,14 +276,30 @@ func TestDemoBothPanesReceiveOverEveryTransport(t *testing.T) {
 			waitFor(t, ctx, 20*time.Second, "both panes connected to their nodes",
 				text("#client-a .state")+" === 'connected' && "+text("#client-b .state")+" === 'connected' && "+
 					text("#client-a .node")+" === 'node1' && "+text("#client-b .node")+" === 'node2'")
-			click(t, ctx, "#client-a button.call-api")
-			waitFor(t, ctx, 20*time.Second, "the message in both panes", rows("#client-a")+" >= 1 && "+rows("#client-b")+" >= 1")
-			a, b := messages(t, ctx, "#client-a"), messages(t, ctx, "#client-b")
-			if a[0][0] != "node1" || b[0][0] != "node2" {
-				t.Fatalf("delivering nodes: A %q, B %q; want node1 and node2", a[0][0], b[0][0])
+			const n = 3
+			for i := 1; i <= n; i++ {
+				callAPI(t, ctx, "#client-a", i)
 			}
-			if a[0][1] == "" || a[0][1] != b[0][1] {
-				t.Fatalf("panes show different messages: A %q, B %q", a[0][1], b[0][1])
+			a, b := messages(t, ctx, "#client-a"), messages(t, ctx, "#client-b")
+			if len(a) != n || len(b) != n {
+				t.Fatalf("A lists %d messages, B %d; want %d each: A %v, B %v", len(a), len(b), n, a, b)
+			}
+			for i := range n {
+				if a[i].Node != "node1" || b[i].Node != "node2" {
+					t.Fatalf("delivering nodes: A %q, B %q; want node1 and node2", a[i].Node, b[i].Node)
+				}
+				if a[i].SendTime == "" || a[i].SendTime != b[i].SendTime {
+					t.Fatalf("panes show different messages: A %q, B %q", a[i].SendTime, b[i].SendTime)
+				}
+				if a[i].Epoch != b[i].Epoch || a[i].Offset != b[i].Offset {
+					t.Fatalf("panes show different positions: A %v, B %v", a, b)
+				}
+			}
+			contiguous(t, "A", a)
+			for _, key := range []string{"a", "b"} {
+				if r := recoveryOf(t, ctx, key); !r.Hidden {
+					t.Errorf("pane %s shows a recovery on its first connection: %+v", key, r)
+				}
 			}
 			if transport == "websocket" {
 				screenshot(t, ctx)
@@ -167,17 +314,76 @@ func TestDemoClientFailsOverWhenItsNodeStops(t *testing.T) {
 	open(t, ctx, d.URL+"/demo?a=1&b=2&ta=websocket&tb=websocket")
 	waitFor(t, ctx, 20*time.Second, "both panes connected",
 		text("#client-a .node")+" === 'node1' && "+text("#client-b .node")+" === 'node2' && "+text("#client-a .state")+" === 'connected'")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := d.Gateways[0].Shutdown(sctx); err != nil {
-		t.Fatal(err)
+	callAPI(t, ctx, "#client-b", 1)
+	callAPI(t, ctx, "#client-b", 2)
+
+	published := failOverWhilePublishing(t, ctx, d, 3, "#client-a")
+	waitFor(t, ctx, 20*time.Second, "the missed messages in client A and its recovered indicator",
+		rows("#client-a")+" >= 5 && document.querySelector('[data-testid=\"recovery-a\"]')?.dataset.recovered === 'true'")
+	a := messages(t, ctx, "#client-a")
+	if len(a) != 5 {
+		t.Fatalf("client A lists %d messages, want 5: %v", len(a), a)
 	}
-	waitFor(t, ctx, 30*time.Second, "client A on node 2",
-		text("#client-a .node")+" === 'node2' && "+text("#client-a .state")+" === 'connected'")
-	click(t, ctx, "#client-b button.call-api")
-	waitFor(t, ctx, 20*time.Second, "the next message in client A", rows("#client-a")+" >= 1")
-	if a := messages(t, ctx, "#client-a"); a[0][0] != "node2" {
-		t.Fatalf("message delivered by %q, want node2", a[0][0])
+	contiguous(t, "A", a)
+	for i, p := range published {
+		if r := a[len(published)-1-i]; r.Epoch != p.Epoch || r.Offset != p.Offset || r.Node != "node2" {
+			t.Fatalf("client A shows %v where the message published while it was away at %v should be, via node2: %v", r, p, a)
+		}
+	}
+	r := recoveryOf(t, ctx, "a")
+	last := published[len(published)-1]
+	if r.Hidden || r.Result != "recovered ✓" || r.Offset != fmt.Sprint(last.Offset) {
+		t.Fatalf("client A's recovery indicator %+v; want visible, recovered ✓, at offset %d", r, last.Offset)
+	}
+	if !strings.Contains(r.Detail, "3 missed messages replayed") {
+		t.Errorf("recovery detail %q does not say that 3 missed messages were replayed", r.Detail)
+	}
+	if r := recoveryOf(t, ctx, "b"); !r.Hidden {
+		t.Errorf("client B, which stayed connected, shows a recovery: %+v", r)
+	}
+
+	// Live messages go on after the resume, with the next offset.
+	callAPI(t, ctx, "#client-b", 6)
+	a = messages(t, ctx, "#client-a")
+	if a[0].Node != "node2" || a[0].Epoch != last.Epoch || a[0].Offset != last.Offset+1 {
+		t.Fatalf("next message in client A: %v, want %s:%d via node2", a[0], last.Epoch, last.Offset+1)
+	}
+}
+
+func TestDemoShowsMessagesLostWhileAway(t *testing.T) {
+	// A history of two messages: five published while the clients are
+	// away leave the first ones they missed out of it. Both clients are on
+	// node 1, so that node 2 holds none of those messages in memory either;
+	// a short drain disconnects them together.
+	d := startDemoWith(t, demo.Options{History: []string{"updates=2"}, DrainTimeout: 10 * time.Millisecond})
+	ctx := browser(t)
+	open(t, ctx, d.URL+"/demo?a=1&b=1&ta=websocket&tb=sse")
+	waitFor(t, ctx, 20*time.Second, "both panes connected to node 1",
+		text("#client-a .node")+" === 'node1' && "+text("#client-b .node")+" === 'node1'")
+	callAPI(t, ctx, "#client-b", 1)
+
+	published := failOverWhilePublishing(t, ctx, d, 5, "#client-a", "#client-b")
+	last := published[len(published)-1]
+	for _, key := range []string{"a", "b"} {
+		waitFor(t, ctx, 20*time.Second, "the not-recovered indicator of client "+key,
+			fmt.Sprintf("document.querySelector('[data-testid=\"recovery-%s\"]')?.dataset.recovered === 'false'", key))
+		r := recoveryOf(t, ctx, key)
+		if r.Hidden || r.Result != "not recovered: expired" || r.Reason != "expired" || r.Offset != fmt.Sprint(last.Offset) {
+			t.Fatalf("client %s's recovery indicator %+v; want visible, not recovered: expired, at offset %d", key, r, last.Offset)
+		}
+	}
+	waitFor(t, ctx, 30*time.Second, "client B on node 2", text("#client-b .node")+" === 'node2'")
+	for _, pane := range []string{"#client-a", "#client-b"} {
+		if m := messages(t, ctx, pane); len(m) != 1 {
+			t.Fatalf("%s lists %v; want only the message from before it went away", pane, m)
+		}
+	}
+	// Live messages go on from the stated position.
+	callAPI(t, ctx, "#client-b", 2)
+	for _, pane := range []string{"#client-a", "#client-b"} {
+		if m := messages(t, ctx, pane); m[0].Epoch != last.Epoch || m[0].Offset != last.Offset+1 || m[0].Node != "node2" {
+			t.Fatalf("next message in %s: %v, want %s:%d via node2", pane, m[0], last.Epoch, last.Offset+1)
+		}
 	}
 }
 
@@ -219,4 +425,38 @@ func screenshot(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s", path)
+}
+
+func TestDemoPaneResumesWhenItsChoiceChanges(t *testing.T) {
+	d := startDemo(t)
+	ctx := browser(t)
+	open(t, ctx, d.URL+"/demo?a=1&b=2&ta=websocket&tb=websocket")
+	waitFor(t, ctx, 20*time.Second, "both panes connected",
+		text("#client-a .node")+" === 'node1' && "+text("#client-b .node")+" === 'node2'")
+	callAPI(t, ctx, "#client-b", 1)
+	callAPI(t, ctx, "#client-b", 2)
+	// Client A moves to node 2 over long polling: the new client starts
+	// from the old one's position.
+	if _, err := page[bool](ctx, `(() => {
+		const a = document.querySelector('#client-a');
+		a.querySelector('select[name=node]').value = '2';
+		const t = a.querySelector('select[name=transport]');
+		t.value = 'longpoll';
+		t.dispatchEvent(new Event('change'));
+		return true;
+	})()`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, 20*time.Second, "client A on node 2 over long-poll, recovered",
+		text("#client-a .node")+" === 'node2' && "+text("#client-a .transport")+" === 'over long-poll' && "+
+			"document.querySelector('[data-testid=\"recovery-a\"]').dataset.recovered === 'true'")
+	if r := recoveryOf(t, ctx, "a"); r.Result != "recovered ✓" || !strings.Contains(r.Detail, "nothing missed") {
+		t.Errorf("client A's recovery indicator %+v; want recovered ✓, nothing missed", r)
+	}
+	callAPI(t, ctx, "#client-b", 3)
+	a := messages(t, ctx, "#client-a")
+	if len(a) != 3 || a[0].Node != "node2" {
+		t.Fatalf("client A lists %v; want 3 messages, the last via node2", a)
+	}
+	contiguous(t, "A", a)
 }

@@ -1,6 +1,8 @@
 // Package demo runs the whole Herald scenario in one process: an embedded
 // NATS server, two gateway nodes and one api node that serves the web UI,
-// the publish API and POST /ping on one origin.
+// the publish API and POST /ping on one origin. The demo's channel keeps
+// history, so a client that reconnects, to the same node or another one,
+// resumes where it left off.
 package demo
 
 import (
@@ -10,6 +12,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -24,7 +28,18 @@ type Options struct {
 	GatewayPorts [2]int // the two gateways (0: any free port)
 	DrainTimeout time.Duration
 	Logger       *slog.Logger
+	// History are the --history rules of every node; nil: DefaultHistory.
+	History []string
+	// DataDir is where the api node's embedded NATS keeps the history.
+	// Empty: a temporary directory, removed by Stop.
+	DataDir string
 }
+
+// DefaultHistory are the demo's history rules: the demo page's channel,
+// updates (where POST /ping publishes), keeps its last 1000 messages for an
+// hour. The dashboard's stats channel keeps none: nodes publish their stats
+// straight to NATS, and a missed second of them is of no use later.
+var DefaultHistory = []string{"updates=1000,1h"}
 
 // Demo is a running demo cluster.
 type Demo struct {
@@ -33,10 +48,17 @@ type Demo struct {
 	// URL is the api node's base URL: the dashboard is at URL+"/", the
 	// demo page at URL+"/demo".
 	URL string
+	// History are the nodes' --history rules; DataDir is where the api
+	// node keeps the history.
+	History []string
+	DataDir string
+
+	tempDir string // DataDir when the demo made it, for Stop to remove
 }
 
 // Start starts the three nodes. The api node holds the embedded NATS
-// server, listening on a free loopback port; the gateways join it.
+// server, listening on a free loopback port, with JetStream keeping the
+// history in o.DataDir; the gateways join it.
 func Start(o Options) (*Demo, error) {
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
@@ -46,6 +68,9 @@ func Start(o Options) (*Demo, error) {
 	}
 	if o.DrainTimeout == 0 {
 		o.DrainTimeout = time.Second
+	}
+	if o.History == nil {
+		o.History = DefaultHistory
 	}
 	gwAddrs, apiAddr, err := reserve(o)
 	if err != nil {
@@ -60,8 +85,15 @@ func Start(o Options) (*Demo, error) {
 		pageOrigins = append(pageOrigins, "http://"+net.JoinHostPort("127.0.0.1", port(apiAddr)))
 	}
 
-	d := &Demo{}
+	d := &Demo{History: slices.Clone(o.History), DataDir: o.DataDir}
+	if d.DataDir == "" {
+		if d.DataDir, err = os.MkdirTemp("", "herald-demo-"); err != nil {
+			return nil, fmt.Errorf("demo: data directory: %w", err)
+		}
+		d.tempDir = d.DataDir
+	}
 	apiCfg := base("api", apiAddr, o)
+	apiCfg.DataDir = d.DataDir
 	apiCfg.Role = config.RoleAPI
 	apiCfg.NATSListen = net.JoinHostPort("127.0.0.1", "0")
 	apiCfg.UI = true
@@ -70,6 +102,7 @@ func Start(o Options) (*Demo, error) {
 		apiCfg.UIGateways = append(apiCfg.UIGateways, "http://"+net.JoinHostPort(browserHost, port(g)))
 	}
 	if d.API, err = startNode(apiCfg, o.Logger); err != nil {
+		d.removeTemp()
 		return nil, err
 	}
 	natsURL := d.API.Bus().Server().ClientURL()
@@ -94,6 +127,7 @@ func base(name, addr string, o Options) config.Config {
 	cfg.Name = name
 	cfg.Listen = addr
 	cfg.DrainTimeout = o.DrainTimeout
+	cfg.History = slices.Clone(o.History)
 	return cfg
 }
 
@@ -145,7 +179,8 @@ func port(addr string) string {
 	return p
 }
 
-// Stop shuts the gateways down, then the api node with the NATS server.
+// Stop shuts the gateways down, then the api node with the NATS server,
+// and removes the data directory if the demo made it.
 func (d *Demo) Stop(ctx context.Context) error {
 	var errs []error
 	for _, g := range d.Gateways {
@@ -160,5 +195,20 @@ func (d *Demo) Stop(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if err := d.removeTemp(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// removeTemp removes the data directory the demo made, if any.
+func (d *Demo) removeTemp() error {
+	if d.tempDir == "" {
+		return nil
+	}
+	if err := os.RemoveAll(d.tempDir); err != nil {
+		return fmt.Errorf("demo: removing %s: %w", d.tempDir, err)
+	}
+	d.tempDir = ""
+	return nil
 }

@@ -280,31 +280,15 @@ func (p *polls) create(ctx context.Context, chans []string, from protocol.Cursor
 	p.mu.Unlock()
 	p.s.clients.add(sess)
 	p.s.Metrics.Connections(metrics.LongPoll).Inc()
-	for i, ch := range chans {
-		var resume *protocol.Resume
-		if from != nil && from[i] != nil {
-			resume = &protocol.Resume{From: *from[i]}
-		}
-		joined := func(rec protocol.Recovery) {
-			if !rec.History {
-				return
-			}
-			sess.curMu.Lock()
-			if resume != nil && rec.Recovered {
-				sess.cursor.set(i, resume.From) // the replay that follows moves it on
-			} else {
-				sess.cursor.set(i, rec.Position)
-			}
-			sess.curMu.Unlock()
-			if resume != nil {
-				sess.Deliver(&hub.Message{Channel: ch, Notice: &rec})
-			}
-		}
-		if _, err := p.s.Hub.Join(ctx, ch, sess, resume, p.s.room(&sess.out, ch), joined); err != nil {
-			perr := protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error())
-			sess.end(perr)
-			return nil, perr
-		}
+	_, _, err := p.s.joinChannels(ctx, chans, from, sess, &sess.out, func(i int, pos protocol.Position) {
+		sess.curMu.Lock()
+		sess.cursor.set(i, pos)
+		sess.curMu.Unlock()
+	})
+	if err != nil {
+		perr := protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error())
+		sess.end(perr)
+		return nil, perr
 	}
 	sess.mu.Lock()
 	ended := sess.ended != nil

@@ -79,3 +79,42 @@ func (c *streamCursor) set(i int, pos protocol.Position) {
 		*p = pos
 	}
 }
+
+// joinChannels subscribes sub, an SSE stream or long-poll session, to
+// chans, each channel resuming from its position in from, if any. For each
+// channel with history, moved sets its position in the stream's cursor:
+// where the client was when the missed messages follow (they move it on),
+// else where it now is; a resume is reported in band by a recovery notice.
+// It returns the positions the client starts from (nil entries: channels
+// without history) and how many channels it subscribed, the failed one
+// included.
+func (s *Server) joinChannels(ctx context.Context, chans []string, from protocol.Cursor, sub hub.Subscriber, out *outbox, moved func(i int, pos protocol.Position)) (protocol.Cursor, int, error) {
+	start := make(protocol.Cursor, len(chans))
+	for i, ch := range chans {
+		var resume *protocol.Resume
+		if from != nil && from[i] != nil {
+			resume = &protocol.Resume{From: *from[i]}
+		}
+		joined := func(rec protocol.Recovery) {
+			if !rec.History {
+				return
+			}
+			start[i] = &rec.Position
+			if resume == nil {
+				moved(i, rec.Position)
+				return
+			}
+			start[i] = &resume.From
+			if rec.Recovered {
+				moved(i, resume.From)
+			} else {
+				moved(i, rec.Position)
+			}
+			sub.Deliver(&hub.Message{Channel: ch, Notice: &rec})
+		}
+		if _, err := s.Hub.Join(ctx, ch, sub, resume, s.room(out, ch), joined); err != nil {
+			return start, i + 1, err
+		}
+	}
+	return start, len(chans), nil
+}

@@ -67,39 +67,15 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.cursor = s.newCursor(chans)
-	var initial protocol.Cursor // positions the client holds when the stream starts
-	if c.cursor != nil {
-		initial = make(protocol.Cursor, len(chans))
-	}
-	for i, ch := range chans {
-		var resume *protocol.Resume
-		if from != nil && from[i] != nil {
-			resume = &protocol.Resume{From: *from[i]}
-		}
-		joined := func(rec protocol.Recovery) {
-			if !rec.History {
-				return
-			}
-			initial[i] = &rec.Position
-			if resume != nil {
-				initial[i] = &resume.From
-				if rec.Recovered { // the replay that follows moves the cursor on
-					c.mu.Lock()
-					c.cursor.set(i, resume.From)
-					c.mu.Unlock()
-				}
-				c.Deliver(&hub.Message{Channel: ch, Notice: &rec})
-			} else {
-				c.mu.Lock()
-				c.cursor.set(i, rec.Position)
-				c.mu.Unlock()
-			}
-		}
-		if _, err := s.Hub.Join(r.Context(), ch, c, resume, s.room(&c.out, ch), joined); err != nil {
-			chans = chans[:i+1] // the deferred unsubscribe covers what was done
-			writeError(w, protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error()))
-			return
-		}
+	initial, n, err := s.joinChannels(r.Context(), chans, from, c, &c.out, func(i int, pos protocol.Position) {
+		c.mu.Lock()
+		c.cursor.set(i, pos)
+		c.mu.Unlock()
+	})
+	if err != nil {
+		chans = chans[:n] // the deferred unsubscribe covers what was done
+		writeError(w, protocol.NewError(protocol.CodeUnavailable, "cannot subscribe now: "+err.Error()))
+		return
 	}
 
 	h := w.Header()
@@ -109,7 +85,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	allowCORS(w, r)
 	w.WriteHeader(http.StatusOK)
 	welcome := appendSSEEvent(nil, "welcome", protocol.AppendWelcome(nil, nuid.Next(), s.NodeName, seconds(s.cfg.SSEHeartbeat)))
-	if initial != nil {
+	if c.cursor != nil {
 		welcome = appendSSEID(welcome, initial)
 	}
 	if c.write(rc, w, [][]byte{welcome}) != nil {

@@ -60,12 +60,13 @@ func TestRoutes(t *testing.T) {
 			"<title>Herald demo</title>", `id="client-a"`, `id="client-b"`,
 			`name="node"`, `name="transport"`, `class="state"`, `class="node"`,
 			`class="call-api"`, `class="messages"`, `src="/static/demo.js"`, `href="/"`,
+			`data-testid="recovery-a"`, `data-testid="recovery-b"`, `class="recovery-result"`,
 		}},
 		{"/herald.js", "text/javascript; charset=utf-8", "no-cache", []string{string(heraldjs.Script)}},
 		{"/herald.d.ts", "application/typescript; charset=utf-8", "no-cache", []string{string(heraldjs.Types)}},
 		{"/ui/config.json", "application/json", "no-store", []string{`"node":"api1"`}},
-		{"/static/style.css", "text/css; charset=utf-8", "no-cache", []string{"#rate-chart"}},
-		{"/static/demo.js", "text/javascript; charset=utf-8", "no-cache", []string{"from '/herald.js'"}},
+		{"/static/style.css", "text/css; charset=utf-8", "no-cache", []string{"#rate-chart", `.recovery[data-recovered="true"]`}},
+		{"/static/demo.js", "text/javascript; charset=utf-8", "no-cache", []string{"from '/herald.js'", "'recovery'", "dataset.offset"}},
 		{"/static/dashboard.js", "text/javascript; charset=utf-8", "no-cache", []string{"from '/herald.js'"}},
 		{"/static/common.js", "text/javascript; charset=utf-8", "no-cache", []string{"/ui/config.json"}},
 		{"/static/stats.js", "text/javascript; charset=utf-8", "no-cache", []string{"export class Nodes"}},
@@ -306,5 +307,26 @@ func TestClientServedToAnyOrigin(t *testing.T) {
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/demo", nil))
 	if rec.Code != http.StatusNotFound {
 		t.Errorf("/demo without the UI: %d, want 404", rec.Code)
+	}
+}
+
+// TestNoInlineCode checks that the pages keep their scripts and styles in
+// files, as their Content-Security-Policy requires.
+func TestNoInlineCode(t *testing.T) {
+	t.Parallel()
+	mux := newMux(demoOptions)
+	scriptTag := regexp.MustCompile(`(?i)<script\b[^>]*>`)
+	for _, path := range []string{"/", "/demo"} {
+		_, body := get(t, mux, http.MethodGet, path, nil)
+		for _, tag := range scriptTag.FindAllString(body, -1) {
+			if !strings.Contains(tag, ` src="`) {
+				t.Errorf("%s: a script without src: %s", path, tag)
+			}
+		}
+		for _, bad := range []*regexp.Regexp{regexp.MustCompile(`(?i)<style\b`), regexp.MustCompile(`(?i)\sstyle=`), regexp.MustCompile(`(?i)\son[a-z]+=`)} {
+			if m := bad.FindString(body); m != "" {
+				t.Errorf("%s: inline code the CSP blocks: %q", path, m)
+			}
+		}
 	}
 }

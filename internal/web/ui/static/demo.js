@@ -1,5 +1,7 @@
 // The demo: two clients, each with its own connection, subscribed to the
 // channel "updates". "Call API" makes the serving node publish one message.
+// When the channel keeps history, each message shows its position (offset
+// and epoch), and a pane shows how its client's last resume went.
 import { connect } from '/herald.js';
 import {
   TRANSPORTS, clientURLs, clock, errorText, hostOf, loadConfig, noGatewaysText,
@@ -9,6 +11,7 @@ import {
 const CHANNEL = 'updates';
 const MAX_ROWS = 100;
 const DEFAULTS = { a: { node: 1, transport: 'websocket' }, b: { node: 2, transport: 'sse' } };
+const EPOCH_SHOWN = 4; // characters of an epoch shown in a message row
 
 /** A Pane is one client: its selectors, its connection and its messages. */
 class Pane {
@@ -34,6 +37,10 @@ class Pane {
     this.result = root.querySelector('.api-result');
     this.list = root.querySelector('ul.messages');
     this.countEl = root.querySelector('.count');
+    this.recoveryEl = root.querySelector('.recovery');
+    this.recoveryResult = root.querySelector('.recovery-result');
+    this.recoveryDetail = root.querySelector('.recovery-detail');
+    this.last = null; // {epoch, offset}: the newest message shown, or where a recovered:false left the pane
 
     this.nodeSelect.replaceChildren(...urls.map((url, i) => {
       const label = url ? `node ${i + 1} · ${hostOf(url)}` : `this node · ${hostOf(url)}`;
@@ -70,8 +77,13 @@ class Pane {
     this.connect();
   }
 
-  /** connect closes the pane's client, if any, and starts a new one. */
+  /**
+   * connect closes the pane's client, if any, and starts a new one. The new
+   * client resumes from where the old one was, so that changing node or
+   * transport loses no message either.
+   */
   connect() {
+    const since = this.client?.position(CHANNEL) ?? this.last ?? undefined;
     this.client?.close();
     const chosen = this.urls[this.index];
     const urls = [chosen, ...this.urls.filter((_, i) => i !== this.index)];
@@ -89,7 +101,10 @@ class Pane {
     client.on('error', mine((err) => {
       this.detailEl.textContent = errorText(err);
     }));
-    client.subscribe(CHANNEL, mine((data, meta) => this.add(data, meta)));
+    client.on('recovery', mine((ev) => {
+      if (ev.channel === CHANNEL) this.showRecovery(ev);
+    }));
+    client.subscribe(CHANNEL, mine((data, meta) => this.add(data, meta)), since ? { since } : {});
     // The client starts on the next tick; until its first event, it is
     // about to connect.
     this.showState({ state: 'connecting', node: null, transport: client.transport, url: client.url });
@@ -111,6 +126,36 @@ class Pane {
     }
   }
 
+  /**
+   * showRecovery shows the client's report on a resume: recovered, or not
+   * and why. The report's position is the client's once the missed
+   * messages that follow it are in, so it tells how many there are.
+   */
+  showRecovery({ recovered, epoch, offset, reason }) {
+    const el = this.recoveryEl;
+    const stated = typeof epoch === 'string' && Number.isInteger(offset);
+    el.hidden = false;
+    el.dataset.recovered = String(recovered);
+    el.dataset.reason = recovered ? '' : String(reason ?? '');
+    el.dataset.epoch = stated ? epoch : '';
+    el.dataset.offset = stated ? String(offset) : '';
+    this.recoveryResult.textContent = recovered ? 'recovered ✓' : `not recovered: ${reason ?? 'unknown'}`;
+    let detail;
+    if (!recovered) {
+      detail = stated ? `goes on from ${position({ epoch, offset })}` : 'no history';
+    } else if (this.last && stated && this.last.epoch === epoch) {
+      const missed = offset - this.last.offset;
+      detail = `after ${position(this.last)}: ${missed === 0 ? 'nothing missed' : `${missed} missed ${missed === 1 ? 'message' : 'messages'} replayed`}`;
+    } else {
+      detail = stated ? `up to ${position({ epoch, offset })}` : '';
+    }
+    this.recoveryDetail.textContent = `${detail ? `${detail} · ` : ''}${clock(Date.now())}`;
+    el.title = recovered
+      ? 'The client resumed and got every message it had missed.'
+      : `Messages were lost to the client (${reason}); it goes on live from here.`;
+    if (!recovered && stated) this.last = { epoch, offset };
+  }
+
   /** add shows a received message at the top of the list. */
   add(data, meta) {
     const received = Date.now();
@@ -120,8 +165,15 @@ class Pane {
     const li = document.createElement('li');
     li.dataset.node = node;
     li.dataset.sendTime = sendTime;
+    const positioned = typeof meta?.epoch === 'string' && Number.isInteger(meta?.offset);
+    if (positioned) {
+      li.dataset.epoch = meta.epoch;
+      li.dataset.offset = String(meta.offset);
+      this.last = { epoch: meta.epoch, offset: meta.offset };
+    }
     const latency = typeof obj.sentAtMs === 'number' ? `${Math.round(received - obj.sentAtMs)} ms` : '–';
     li.append(
+      offsetField(positioned ? meta : null),
       field('sent', sendTime || JSON.stringify(data), 'send-time'),
       field('received', clock(received), 'receive-time'),
       field('latency', latency, 'latency'),
@@ -155,6 +207,27 @@ class Pane {
     this.client?.close();
     this.client = null;
   }
+}
+
+/** position formats {epoch, offset} for people: #offset (epoch). */
+function position({ epoch, offset }) {
+  return epoch ? `#${offset} (epoch ${epoch.slice(0, EPOCH_SHOWN)})` : `#${offset}`;
+}
+
+/**
+ * offsetField is a message row's position: the offset, and the start of
+ * the epoch (all of it in the tooltip); a dash without history.
+ */
+function offsetField(pos) {
+  const span = field('offset', pos ? `#${pos.offset}` : '–', 'offset');
+  if (pos) {
+    const e = document.createElement('span');
+    e.className = 'epoch';
+    e.textContent = pos.epoch.slice(0, EPOCH_SHOWN);
+    e.title = `epoch ${pos.epoch}`;
+    span.lastElementChild.append(' ', e);
+  }
+  return span;
 }
 
 /** field is one labelled value of a message row. */

@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+)
+
+// keptIn finds the data directory the demo reports.
+var keptIn = regexp.MustCompile(`History: +updates=1000,1h, kept in (\S+)\n`)
+
+func TestDemoKeepsHistoryInATemporaryDirectory(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // as if interrupted once the demo runs
+	res := run(t, ctx, nil, "demo", "--api-port", "0", "--gateway-ports", "0,0", "--log-level", "error")
+	if res.code != exitOK {
+		t.Fatalf("exit code %d, want 0; stderr %q", res.code, res.stderr)
+	}
+	contains(t, "stdout", res.stdout, "Demo page:", "Stopping...")
+	m := keptIn.FindStringSubmatch(res.stdout)
+	if m == nil {
+		t.Fatalf("stdout %q does not say where the history is kept", res.stdout)
+	}
+	if _, err := os.Stat(m[1]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the demo's temporary data directory %s is still there after it stopped (%v)", m[1], err)
+	}
+}
+
+func TestDemoDataDir(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := run(t, ctx, nil, "demo", "--api-port", "0", "--gateway-ports", "0,0", "--log-level", "error", "--data-dir", dir)
+	if res.code != exitOK {
+		t.Fatalf("exit code %d, want 0; stderr %q", res.code, res.stderr)
+	}
+	if m := keptIn.FindStringSubmatch(res.stdout); m == nil || m[1] != dir {
+		t.Errorf("stdout %q does not say the history is kept in %s", res.stdout, dir)
+	}
+	// The api node's store stays for the next run.
+	if fi, err := os.Stat(filepath.Join(dir, "api")); err != nil || !fi.IsDir() {
+		t.Errorf("no store of the api node in %s: %v", dir, err)
+	}
+}
+
+func TestDemoGatewayPorts(t *testing.T) {
+	t.Parallel()
+	res := run(t, context.Background(), nil, "demo", "--gateway-ports", "4001")
+	if res.code != exitUsage {
+		t.Errorf("exit code %d, want %d", res.code, exitUsage)
+	}
+	contains(t, "stderr", res.stderr, "--gateway-ports: give two ports")
+}
