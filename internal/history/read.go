@@ -82,6 +82,9 @@ func (s *Store) Recent(ctx context.Context, ch string, after *uint64, limit int)
 		from = last.pos.Offset - uint64(limit)
 	}
 	from = max(from, first.pos.Offset-1)
+	if from >= last.pos.Offset {
+		return last.pos, nil, nil // nothing after it yet
+	}
 	upto := min(last.pos.Offset, from+uint64(limit))
 	msgs, err := s.walk(ctx, st, ch, subject, first, from, upto)
 	return last.pos, msgs, err

@@ -113,6 +113,11 @@ func TestStorePublishReadLast(t *testing.T) {
 	if err != nil || top.Offset != 8 || len(recent) != 2 || recent[1].Pos.Offset != 8 {
 		t.Fatalf("recent 2: top %+v, %d messages, %v", top, len(recent), err)
 	}
+	for _, past := range []uint64{8, 9, 1<<64 - 1} {
+		if top, recent, err := s.Recent(ctx, "a.x", &past, 10); err != nil || len(recent) != 0 || top.Offset != 8 {
+			t.Fatalf("recent after %d: top %+v, %d messages, %v; want none", past, top, len(recent), err)
+		}
+	}
 	zero := uint64(0)
 	if _, recent, err := s.Recent(ctx, "a.x", &zero, 100); err != nil || len(recent) != 5 || recent[0].Pos.Offset != 4 {
 		t.Fatalf("recent from the start: %d messages, %v; want the 5 kept", len(recent), err)

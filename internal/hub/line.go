@@ -76,6 +76,25 @@ func (l *line) advance(m *Message) {
 	}
 }
 
+// remember keeps the messages of a replay that ends at top in the ring,
+// when they reach further back than it, so that the next client resuming
+// from there is served from memory.
+func (l *line) remember(replay []*Message) {
+	if len(replay) <= len(l.ring) || *replay[len(replay)-1].Pos != l.top {
+		return
+	}
+	l.clearRing()
+	l.ring = append(l.ring, replay[max(0, len(replay)-ringMessages):]...)
+	for _, m := range l.ring {
+		l.ringSize += len(m.Data)
+	}
+	for len(l.ring) > 1 && l.ringSize > ringBytes {
+		l.ringSize -= len(l.ring[0].Data)
+		l.ring[0] = nil
+		l.ring = l.ring[1:]
+	}
+}
+
 func (l *line) clearRing() {
 	clear(l.ring)
 	l.ring, l.ringSize = l.ring[:0], 0
@@ -334,6 +353,7 @@ func (h *Hub) joinLine(ctx context.Context, ch string, c *channel, s Subscriber,
 				return
 			}
 			finish(protocol.Recovery{Recovered: true, History: true, Position: top}, replay)
+			l.remember(replay)
 		})
 		if !fetch {
 			return rec
