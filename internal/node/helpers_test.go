@@ -388,30 +388,7 @@ func openSSEFrom(t testing.TB, addr, cursor string, channels ...string) *sseStre
 		t.Fatalf("sse: %d %s", resp.StatusCode, b)
 	}
 	s := &sseStream{resp: resp, events: make(chan sseEvent, 1024)}
-	go func() {
-		defer close(s.events)
-		sc := bufio.NewScanner(resp.Body)
-		var ev sseEvent
-		var data []string
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				if ev.event != "" || data != nil {
-					ev.data = strings.Join(data, "\n")
-					s.events <- ev
-				}
-				ev, data = sseEvent{}, nil
-			case strings.HasPrefix(line, ":"):
-			case strings.HasPrefix(line, "event: "):
-				ev.event = line[len("event: "):]
-			case strings.HasPrefix(line, "data: "):
-				data = append(data, line[len("data: "):])
-			case strings.HasPrefix(line, "id: "):
-				ev.id = line[len("id: "):]
-			}
-		}
-	}()
+	go readSSE(resp.Body, s.events)
 	t.Cleanup(func() { resp.Body.Close() })
 	ev := s.next(t, 5*time.Second)
 	if ev.event != "welcome" {
@@ -480,4 +457,30 @@ func envelopeData(t testing.TB, b []byte) []byte {
 		t.Fatalf("no data in %q", b)
 	}
 	return b[i+len(`"data":`) : len(b)-1]
+}
+
+// readSSE parses an event stream into events until it ends.
+func readSSE(body io.Reader, events chan<- sseEvent) {
+	defer close(events)
+	sc := bufio.NewScanner(body)
+	var ev sseEvent
+	var data []string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if ev.event != "" || data != nil {
+				ev.data = strings.Join(data, "\n")
+				events <- ev
+			}
+			ev, data = sseEvent{}, nil
+		case strings.HasPrefix(line, ":"):
+		case strings.HasPrefix(line, "event: "):
+			ev.event = line[len("event: "):]
+		case strings.HasPrefix(line, "data: "):
+			data = append(data, line[len("data: "):])
+		case strings.HasPrefix(line, "id: "):
+			ev.id = line[len("id: "):]
+		}
+	}
 }

@@ -513,3 +513,47 @@ func TestHistoryRead(t *testing.T) {
 		t.Fatalf("history of a plain channel: %+v", r)
 	}
 }
+
+// Cursors: ?last_event_id= resumes like the header; a cursor that does not
+// parse or does not fit the channels is refused before the stream starts.
+func TestCursorParameters(t *testing.T) {
+	n1, _ := historyPair(t)
+	epoch := publishRange(t, n1.Addr(), "news.cur", 1, 4)
+
+	resp, err := http.Get("http://" + n1.Addr() + "/sse?channel=news.cur&channel=plain&last_event_id=" + epoch + ":2,-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sseStream{resp: resp, events: make(chan sseEvent, 64)}
+	go readSSE(resp.Body, s.events)
+	t.Cleanup(func() { resp.Body.Close() })
+	if ev := s.next(t, 5*time.Second); ev.event != "welcome" || ev.id != epoch+":2,-" {
+		t.Fatalf("welcome = %+v, want id %s:2,-", ev, epoch)
+	}
+	if ev := s.next(t, 5*time.Second); ev.event != "recovery" || ev.id != epoch+":2,-" {
+		t.Fatalf("second event = %+v, want recovery", ev)
+	}
+	for i := uint64(3); i <= 4; i++ {
+		if ev := s.next(t, 5*time.Second); ev.id != fmt.Sprintf("%s:%d,-", epoch, i) {
+			t.Fatalf("event %d = %+v", i, ev)
+		}
+	}
+
+	for _, bad := range []string{
+		"/sse?channel=news.cur&last_event_id=" + epoch + ":1,-",                 // two positions, one channel
+		"/sse?channel=news.cur&last_event_id=nope",                              // not epoch:offset
+		"/poll?channel=news.cur&cursor=" + epoch + ":x",                         // bad offset
+		"/poll?channel=news.cur&channel=plain&cursor=" + epoch + ":1",           // one position, two channels
+		"/poll?session=abc.def&cursor=" + epoch + ":1",                          // a session keeps its own
+		"/sse?channel=news.cur&last_event_id=" + strings.Repeat("a", 40) + ":1", // epoch too long
+	} {
+		resp, err := http.Get("http://" + n1.Addr() + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", bad, resp.StatusCode)
+		}
+	}
+}
