@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -214,6 +215,13 @@ func (n *Node) Start() error {
 		if l.addr != "" && !loopback(l.addr) {
 			n.log.Warn("the embedded NATS server accepts unauthenticated connections here: keep this address on a private network", "flag", l.flag, "addr", l.addr)
 		}
+	}
+	if len(rules) > 0 {
+		where := storeDir
+		if where == "" {
+			where = "JetStream of " + cfg.NATSURL
+		}
+		n.log.Info("keeping history", "rules", strings.Join(cfg.History, " "), "store", where)
 	}
 	if slices.Contains(cfg.AllowedOrigins, "*") {
 		n.log.Warn("--allowed-origins '*': pages from any site may open client connections")
