@@ -269,13 +269,18 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 func (b *Bus) JetStream() (jetstream.JetStream, error) { return jetstream.New(b.nc) }
 
 // Replicas is how many copies a replicated stream should have: 3 when at
-// least three NATS servers are known (JetStream peers of the embedded
-// server, or the servers of an external cluster), else 1.
+// least three NATS servers are known (the embedded server and those its
+// routes reach, or the servers of an external cluster), else 1. Every node
+// of a cluster computes the same number once its routes are up.
 func (b *Bus) Replicas() int {
 	n := 1
 	if b.ns != nil {
-		if b.ns.JetStreamIsClustered() {
-			n = len(b.ns.JetStreamClusterPeers())
+		if rz, err := b.ns.Routez(&server.RoutezOptions{}); err == nil {
+			peers := make(map[string]bool, len(rz.Routes))
+			for _, r := range rz.Routes {
+				peers[r.RemoteID] = true
+			}
+			n += len(peers)
 		}
 	} else {
 		n = len(b.nc.Servers())

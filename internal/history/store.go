@@ -10,6 +10,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	mrand "math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,9 @@ type Options struct {
 	Rules  []config.HistoryRule
 	// Replicas returns how many copies each stream should have.
 	Replicas func() int
+	// ExactReplicas makes Replicas the exact count; else streams never
+	// lose replicas they have.
+	ExactReplicas bool
 	// DedupeWindow is how long an idempotency key is remembered.
 	DedupeWindow time.Duration
 	Logger       *slog.Logger
@@ -157,29 +161,56 @@ func (s *Store) Ensure(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// ensure creates or updates r's stream and returns its handle.
+// ensure creates r's stream, or updates it when its settings differ from
+// the rule's, and returns its handle. Replicas only grow, unless they are
+// set exactly: a node that sees fewer servers (its routes not up yet) must
+// not shrink a stream that others have replicated.
 func (s *Store) ensure(ctx context.Context, r *rule) (jetstream.Stream, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	want := max(1, s.opts.Replicas())
-	if r.handle != nil {
-		if info := r.handle.CachedInfo(); info != nil && info.Config.Replicas >= want {
-			if _, err := r.handle.Info(ctx); err == nil {
-				return r.handle, nil
-			}
+	st, err := s.opts.JS.Stream(ctx, r.stream)
+	switch {
+	case err == nil:
+		have := st.CachedInfo().Config
+		if !s.opts.ExactReplicas {
+			want = max(want, have.Replicas)
 		}
-	}
-	st, err := s.opts.JS.CreateOrUpdateStream(ctx, s.config(r, want))
-	var apiErr *jetstream.APIError
-	if err != nil && want > 1 && errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeInsufficientResources {
-		s.log.Warn("not enough JetStream servers for replicated history; keeping one copy", "stream", r.stream, "replicas", want)
-		st, err = s.opts.JS.CreateOrUpdateStream(ctx, s.config(r, 1))
+		cfg := s.config(r, want)
+		if sameSettings(have, cfg) {
+			break
+		}
+		st, err = s.opts.JS.UpdateStream(ctx, cfg)
+		if insufficient(err) && want > have.Replicas {
+			s.log.Warn("not enough JetStream servers for more history replicas; keeping the stream as it is", "stream", r.stream, "replicas", have.Replicas, "wanted", want)
+			st, err = s.opts.JS.UpdateStream(ctx, s.config(r, have.Replicas))
+		}
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		st, err = s.opts.JS.CreateStream(ctx, s.config(r, want))
+		if insufficient(err) && want > 1 {
+			s.log.Warn("not enough JetStream servers for replicated history; keeping one copy", "stream", r.stream, "replicas", want)
+			st, err = s.opts.JS.CreateStream(ctx, s.config(r, 1))
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("history: stream %s for %q: %w", r.stream, r.Pattern, err)
 	}
 	r.handle = st
 	return st, nil
+}
+
+// sameSettings reports whether a stream already has the settings Herald
+// gives it.
+func sameSettings(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) &&
+		have.MaxMsgsPerSubject == want.MaxMsgsPerSubject && have.MaxAge == want.MaxAge &&
+		have.Replicas == want.Replicas && have.Duplicates == want.Duplicates &&
+		have.RePublish != nil && *have.RePublish == *want.RePublish
+}
+
+func insufficient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeInsufficientResources
 }
 
 // stream returns r's stream handle, ensuring it on first use.

@@ -108,6 +108,7 @@ func (n *Node) Start() error {
 		}
 		store = history.New(history.Options{
 			JS: js, Prefix: cfg.SubjectPrefix, Rules: rules, DedupeWindow: cfg.IdempotencyWindow,
+			ExactReplicas: cfg.HistoryReplicas > 0,
 			Replicas: func() int {
 				if cfg.HistoryReplicas > 0 {
 					return cfg.HistoryReplicas
