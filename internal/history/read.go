@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/protocol"
@@ -145,6 +146,7 @@ func (s *Store) walk(ctx context.Context, st jetstream.Stream, ch, subject strin
 		}
 	}
 	msgs := make([]*hub.Message, 0, upto-after)
+	var batch []stored // read ahead by a consumer, for long ranges
 	for {
 		if cur.pos.Epoch != first.pos.Epoch || cur.pos.Offset != after+uint64(len(msgs))+1 {
 			return nil, fmt.Errorf("history: %s is not contiguous at sequence %d", subject, cur.seq)
@@ -154,9 +156,77 @@ func (s *Store) walk(ctx context.Context, st jetstream.Stream, ch, subject strin
 		if pos.Offset >= upto {
 			return msgs, nil
 		}
+		left := int(upto - pos.Offset)
+		if len(batch) == 0 && left > consumerReadMin {
+			var err error
+			if batch, err = s.consume(ctx, st, subject, cur.seq+1, left); err != nil {
+				return nil, err
+			}
+		}
+		if len(batch) > 0 {
+			cur, batch = batch[0], batch[1:]
+			continue
+		}
 		var err error
 		if cur, err = s.next(ctx, st, cur.seq+1, subject); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// consumerReadMin is the length of a range from which reading it through
+// a consumer (one request for many messages) beats a request per message.
+const consumerReadMin = 16
+
+// consume reads up to n messages of subject from sequence seq on, through
+// a short-lived consumer of its own.
+func (s *Store) consume(ctx context.Context, st jetstream.Stream, subject string, seq uint64, n int) ([]stored, error) {
+	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		FilterSubject:     subject,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       seq,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: 30 * time.Second,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("history: read %s: %w", subject, err)
+	}
+	defer func() {
+		name := cons.CachedInfo().Name
+		go func() { // tidy up off the caller's path; the server drops it anyway when idle
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = st.DeleteConsumer(dctx, name)
+		}()
+	}()
+	wait := 2 * time.Second
+	if d, ok := ctx.Deadline(); ok {
+		wait = max(10*time.Millisecond, min(wait, time.Until(d)))
+	}
+	out := make([]stored, 0, n)
+	for len(out) < n {
+		batch, err := cons.Fetch(n-len(out), jetstream.FetchMaxWait(wait))
+		if err != nil {
+			return nil, fmt.Errorf("history: read %s: %w", subject, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			pos, ok := ParseHeaders(m.Headers())
+			md, err := m.Metadata()
+			if !ok || err != nil {
+				return nil, fmt.Errorf("history: a message of %s has no valid position", subject)
+			}
+			out = append(out, stored{seq: md.Sequence.Stream, pos: pos, data: m.Data()})
+		}
+		if err := batch.Error(); err != nil {
+			return nil, fmt.Errorf("history: read %s: %w", subject, err)
+		}
+		if got == 0 {
+			break // nothing more is stored
+		}
+	}
+	return out, nil
 }

@@ -260,7 +260,7 @@ func (h *Hub) anchor(ctx context.Context, ch string, c *channel) {
 
 // maxJoinRounds bounds how often a join fetches from history while live
 // messages keep moving past what the ring holds.
-const maxJoinRounds = 3
+const maxJoinRounds = 8
 
 // joinLine adds s to a history channel, first replaying what it missed
 // since resume (nothing when resume is nil). Fetches from history run with
