@@ -219,11 +219,15 @@ func (h *Hub) publishGap(m *Message) int {
 func (c *channel) deliverLine(m *Message) int {
 	l := c.line
 	n := 0
+	pos := m.Pos
+	if m.Notice != nil {
+		pos = &m.Notice.Position
+	}
 	for _, s := range c.subs {
 		if len(l.floors) > 0 {
 			if f, ok := l.floors[s]; ok {
-				if m.Notice == nil && f.Epoch == m.Pos.Epoch && m.Pos.Offset <= f.Offset {
-					continue
+				if f.Epoch == pos.Epoch && pos.Offset <= f.Offset {
+					continue // s has it already (or is past what a notice is about)
 				}
 				delete(l.floors, s)
 			}
