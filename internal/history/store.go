@@ -83,6 +83,10 @@ type tip struct {
 // maxTips bounds the per-channel cache of last positions.
 const maxTips = 100_000
 
+// keyedAttemptTimeout bounds one attempt of a publish with an idempotency
+// key, which may be retried safely (as while a stream elects a new leader).
+const keyedAttemptTimeout = 2 * time.Second
+
 // publishAttempts bounds retries after a concurrent publish to a channel
 // took the offset this node meant to use.
 const publishAttempts = 32
@@ -235,64 +239,87 @@ func (s *Store) Publish(ctx context.Context, ch string, data []byte, key string)
 	mu := &s.locks[maphash.String(s.seed, ch)%uint64(len(s.locks))]
 	mu.Lock()
 	defer mu.Unlock()
-	subject := r.subject + ch
 	for attempt := 0; attempt < publishAttempts; attempt++ {
-		st, err := s.stream(ctx, r)
-		if err != nil {
-			return pos, false, err
-		}
-		t, ok := s.tip(ch)
-		if !ok {
-			if t, err = s.loadTip(ctx, st, subject); err != nil {
-				return pos, false, err
-			}
-		}
-		next := protocol.Position{Epoch: t.pos.Epoch, Offset: t.pos.Offset + 1}
-		if t.seq == 0 { // nothing kept: a new epoch begins
-			next = protocol.Position{Epoch: NewEpoch(), Offset: 1}
-		}
-		m := nats.NewMsg(subject)
-		m.Data = data
-		m.Header.Set(HeaderEpoch, next.Epoch)
-		m.Header.Set(HeaderOffset, strconv.FormatUint(next.Offset, 10))
-		m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(t.seq, 10))
+		actx, cancel := ctx, context.CancelFunc(func() {})
 		if key != "" {
-			m.Header.Set(jetstream.MsgIDHeader, ch+":"+key)
+			// With a key a retry is safe, so a stream leader that is gone
+			// costs one short attempt rather than the caller's deadline.
+			actx, cancel = context.WithTimeout(ctx, keyedAttemptTimeout)
 		}
-		ack, err := s.opts.JS.PublishMsg(ctx, m)
-		var apiErr *jetstream.APIError
+		pos, dup, retry, err := s.publishOnce(actx, r, ch, data, key, attempt)
+		cancel()
 		switch {
-		case err == nil && ack.Duplicate:
-			s.forget(ch)
-			pos, err := s.positionAt(ctx, st, ack.Sequence)
-			return pos, true, err
-		case err == nil:
-			s.setTip(ch, tip{seq: ack.Sequence, pos: next})
-			return next, false, nil
-		case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
-			// Another publisher took this offset: look again, after a
-			// short random pause once it keeps happening, so that
-			// contending publishers fall out of step.
-			s.forget(ch)
-			if attempt > 0 {
-				pause := time.Duration(mrand.N(int64(attempt) * int64(time.Millisecond)))
-				select {
-				case <-time.After(pause):
-				case <-ctx.Done():
-					return pos, false, ctx.Err()
-				}
-			}
-		case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
-			s.forget(ch) // the stream is gone (deleted, or never made): make it
-			r.mu.Lock()
-			r.handle = nil
-			r.mu.Unlock()
-		default:
-			s.forget(ch)
-			return pos, false, fmt.Errorf("history: publish to %s: %w", ch, err)
+		case err != nil && key != "" && ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)):
+			s.forget(ch) // the retry carries the same key: stored once at most
+		case err != nil:
+			return pos, false, err
+		case !retry:
+			return pos, dup, nil
 		}
 	}
 	return pos, false, ErrConflict
+}
+
+// publishOnce makes one attempt at storing a message as the channel's next;
+// retry reports a conflict or a missing stream, worth another attempt.
+func (s *Store) publishOnce(ctx context.Context, r *rule, ch string, data []byte, key string, attempt int) (pos protocol.Position, dup, retry bool, err error) {
+	subject := r.subject + ch
+	st, err := s.stream(ctx, r)
+	if err != nil {
+		return pos, false, false, err
+	}
+	t, ok := s.tip(ch)
+	if !ok {
+		if t, err = s.loadTip(ctx, st, subject); err != nil {
+			return pos, false, false, err
+		}
+	}
+	next := protocol.Position{Epoch: t.pos.Epoch, Offset: t.pos.Offset + 1}
+	if t.seq == 0 { // nothing kept: a new epoch begins
+		next = protocol.Position{Epoch: NewEpoch(), Offset: 1}
+	}
+	m := nats.NewMsg(subject)
+	m.Data = data
+	m.Header.Set(HeaderEpoch, next.Epoch)
+	m.Header.Set(HeaderOffset, strconv.FormatUint(next.Offset, 10))
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(t.seq, 10))
+	if key != "" {
+		m.Header.Set(jetstream.MsgIDHeader, ch+":"+key)
+	}
+	ack, err := s.opts.JS.PublishMsg(ctx, m)
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil && ack.Duplicate:
+		s.forget(ch)
+		pos, err := s.positionAt(ctx, st, ack.Sequence)
+		return pos, true, false, err
+	case err == nil:
+		s.setTip(ch, tip{seq: ack.Sequence, pos: next})
+		return next, false, false, nil
+	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+		// Another publisher took this offset: look again, after a short
+		// random pause once it keeps happening, so that contending
+		// publishers fall out of step.
+		s.forget(ch)
+		if attempt > 0 {
+			pause := time.Duration(mrand.N(int64(attempt) * int64(time.Millisecond)))
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return pos, false, false, ctx.Err()
+			}
+		}
+		return pos, false, true, nil
+	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+		s.forget(ch) // the stream is gone (deleted, or never made): make it
+		r.mu.Lock()
+		r.handle = nil
+		r.mu.Unlock()
+		return pos, false, true, nil
+	default:
+		s.forget(ch)
+		return pos, false, false, fmt.Errorf("history: publish to %s: %w", ch, err)
+	}
 }
 
 // NewEpoch returns a fresh epoch: 10 random letters and digits.
