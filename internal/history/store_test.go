@@ -251,3 +251,33 @@ func BenchmarkStoreRead100(b *testing.B) {
 		}
 	}
 }
+
+// A rule's SIZE or TTL changed on restart updates its stream in place and
+// keeps its history. (That replicas are never lowered is checked by the
+// three-node process test in cmd/herald.)
+func TestStoreUpdatesStreamSettings(t *testing.T) {
+	_, connect := startJetStream(t)
+	js := connect()
+	s := newStore(t, js, "c=100")
+	ctx := context.Background()
+	for range 10 {
+		if _, _, err := s.Publish(ctx, "c", []byte(`1`), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2 := newStore(t, js, "c=5,1h")
+	st, err := js.Stream(ctx, history.StreamName("t", "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.MaxMsgsPerSubject != 5 || cfg.MaxAge != time.Hour || cfg.Duplicates != time.Minute {
+		t.Fatalf("stream after the rule changed: per-subject %d, max age %s, duplicates %s", cfg.MaxMsgsPerSubject, cfg.MaxAge, cfg.Duplicates)
+	}
+	if last, err := s2.Last(ctx, "c"); err != nil || last.Offset != 10 {
+		t.Fatalf("history after the update: %+v, %v; want offset 10 kept", last, err)
+	}
+	if pos, _, err := s2.Publish(ctx, "c", []byte(`1`), ""); err != nil || pos.Offset != 11 {
+		t.Fatalf("next publish %+v, %v", pos, err)
+	}
+}
