@@ -12,5 +12,14 @@
 // Interest.Watch and Interest.Unwatch are called with the shard lock held;
 // Subscriber.Deliver is called with the read lock held and must not call
 // back into the hub. No other lock is taken while a shard lock is held,
-// except the subscribers' own queue locks.
+// except a history channel's line lock and the subscribers' own locks.
+//
+// Channels that keep history (History.Keeps) have a line: the node's
+// position in the channel, a ring of recent messages, and subscribers that
+// joined ahead of it. Its lock (channel.lineMu) is taken after the shard
+// lock, by live delivery (shard read lock) and by joins (shard write
+// lock), so a subscriber joining with a replay cannot miss or repeat a
+// live message. JetStream is never called with a lock held: a join fetches
+// first and checks again under the locks, and live delivery that finds a
+// gap lets go of them, fetches the missing range, then delivers in order.
 package hub

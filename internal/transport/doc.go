@@ -14,10 +14,20 @@
 // Long-poll sessions live on the node that created them; a poll reaching
 // another node is forwarded to the owner over NATS.
 //
+// Channels with history: WebSocket subscribes may resume (since, rewind)
+// and read history; SSE streams and long-poll sessions keep a cursor, the
+// position of each of their channels after the last event queued, which
+// every SSE event carries as its id and every poll response as "cursor".
+// A cursor given back (Last-Event-ID, ?last_event_id=, ?cursor=) resumes
+// on any node.
+//
 // Locks: a client's mutex (wsConn.mu, session.mu) and its outbox mutex are
 // never held together with each other or across a call into the hub.
 // wsConn.mu may be held while the poller's mutex is taken (registering),
 // never the other way round: the poller only looks connections up. The
 // hub calls Deliver with a shard lock held, so Deliver only takes the
-// outbox lock and starts goroutines for anything that needs the hub.
+// outbox lock and starts goroutines for anything that needs the hub. A
+// stream's cursor lock (sseConn.mu, session.curMu) is taken in Deliver
+// and held while the event is queued, so cursor and queue stay in step;
+// the outbox lock is taken inside it, never the other way round.
 package transport
