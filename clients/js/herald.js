@@ -226,8 +226,9 @@ class HeraldClient {
   // #deliver takes a message {channel, data[, epoch, offset]} from any
   // transport. A message of a history channel moves the channel's position,
   // unless it is at or before the position in the same epoch: then it is a
-  // duplicate, and dropped.
-  #deliver(m) {
+  // duplicate, and dropped. With stopOnGap, a message further on than the
+  // next offset is not delivered either, and #deliver returns 'gap'.
+  #deliver(m, stopOnGap = false) {
     const channel = m?.channel;
     if (typeof channel !== 'string') return;
     let pos = null;
@@ -236,6 +237,7 @@ class HeraldClient {
       if (this.#handlers.has(channel)) {
         const known = this.#positions.get(channel);
         if (known && known.epoch === pos.epoch && pos.offset <= known.offset) return;
+        if (stopOnGap && known && known.epoch === pos.epoch && pos.offset > known.offset + 1) return 'gap';
         this.#positions.set(channel, pos);
         this.#rewind.delete(channel);
       }
@@ -765,12 +767,25 @@ class HeraldClient {
       wait = this.#opts.pollTimeout;
       if (typeof body.node === 'string') this.#node = body.node;
       if (this.#state !== 'connected') this.#established(conn, this.#node);
+      let gap = false;
       for (const m of Array.isArray(body.messages) ? body.messages : []) {
         if (conn !== this.#conn) return;
         if (m && typeof m === 'object' && !('data' in m) && 'recovered' in m) this.#recovery(m);
-        else this.#deliver(m);
+        else if (this.#deliver(m, true) === 'gap') {
+          gap = true;
+          break;
+        }
       }
       if (conn !== this.#conn) return;
+      if (gap) {
+        // Offsets skipped: an earlier response of this session was lost on
+        // the way, and its messages with it. A new session, from the known
+        // positions, has the server replay them.
+        session = null;
+        this.#pollSession = null;
+        wait = 0;
+        continue;
+      }
       this.#learn(order, body.cursor);
       if (body.disconnect && conn === this.#conn) {
         this.#pollSession = null;

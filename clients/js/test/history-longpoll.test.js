@@ -114,3 +114,26 @@ test('subscribe with since starts the first session with a cursor', async () => 
   t.clock.advance(0);
   assert.equal(t.net.last.params.get('cursor'), '-,E1:3');
 });
+
+test('offsets that skip ahead mean a response was lost: a new session resumes from the known position', async () => {
+  const t = lp();
+  const got = [];
+  t.client.subscribe('news', (d) => got.push(d));
+  t.clock.advance(0);
+  await answer(t, 200, { messages: [env1('news', 'E1', 3, 'three')], session: 's1', node: 'node1', cursor: 'E1:3' });
+  // The response holding 4 and 5 never arrived; the session goes on at 6.
+  await answer(t, 200, { messages: [env1('news', 'E1', 6, 'six'), env1('news', 'E1', 7, 'seven')], session: 's1', node: 'node1', cursor: 'E1:7' });
+  assert.deepEqual(got, ['three'], 'nothing past the gap is delivered');
+  const req = t.net.last;
+  assert.equal(req.params.get('session'), null);
+  assert.equal(req.params.get('cursor'), 'E1:3');
+  assert.equal(req.params.get('timeout'), '0s');
+  await answer(t, 200, {
+    messages: [{ channel: 'news', recovered: true, epoch: 'E1', offset: 7 }, env1('news', 'E1', 4, 'four'), env1('news', 'E1', 5, 'five'), env1('news', 'E1', 6, 'six'), env1('news', 'E1', 7, 'seven')],
+    session: 's2',
+    node: 'node1',
+    cursor: 'E1:7',
+  });
+  assert.deepEqual(got, ['three', 'four', 'five', 'six', 'seven']);
+  assert.deepEqual(t.client.position('news'), { epoch: 'E1', offset: 7 });
+});
