@@ -196,7 +196,10 @@ func (s *Store) ensure(ctx context.Context, r *rule) (jetstream.Stream, error) {
 			st, err = s.opts.JS.CreateStream(ctx, s.config(r, 1))
 		}
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
+		return nil, fmt.Errorf("history: stream %s for %q: JetStream did not answer (is it enabled on the NATS server, and has its cluster a leader?): %w", r.stream, r.Pattern, err)
+	case err != nil:
 		return nil, fmt.Errorf("history: stream %s for %q: %w", r.stream, r.Pattern, err)
 	}
 	r.handle = st
