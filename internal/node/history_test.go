@@ -557,3 +557,32 @@ func TestCursorParameters(t *testing.T) {
 		}
 	}
 }
+
+// A history reply never overflows the client's queue: with large messages
+// it holds fewer, and the connection stays.
+func TestHistoryReplyFitsTheQueue(t *testing.T) {
+	cfg := historyConfig(t, "fit")
+	cfg.MaxMessageBytes = 4096
+	cfg.QueueBytes = 16 << 10
+	n1 := startNode(t, cfg)
+	waitHistory(t, n1)
+	big := `"` + strings.Repeat("x", 2000) + `"`
+	for range 20 {
+		publishPos(t, n1.Addr(), "news.big", big, "")
+	}
+	c := dialWS(t, n1.Addr(), nil)
+	c.subscribe("news.big")
+	c.nextID++
+	c.sendText(fmt.Sprintf(`{"id":%d,"op":"history","channel":"news.big","limit":20}`, c.nextID))
+	r := c.replyTo(c.nextID)
+	if r.Error != nil || len(r.Messages) == 0 || len(r.Messages) >= 20 {
+		t.Fatalf("history of 20 messages of 2 KB with a 16 KiB queue: %d messages, error %v", len(r.Messages), r.Error)
+	}
+	var last frame
+	if err := json.Unmarshal(r.Messages[len(r.Messages)-1], &last); err != nil || last.Offset != 20 {
+		t.Fatalf("without since the newest come back; the last is %d", last.Offset)
+	}
+	if r := c.command("ping", "", ""); r.Error != nil {
+		t.Fatalf("connection after the reply: %+v", r)
+	}
+}

@@ -98,7 +98,9 @@ func (c *wsConn) publish(ch string, data []byte) *protocol.Error {
 	if len(data) > c.s.cfg.MaxMessageBytes {
 		return protocol.NewError(protocol.CodeMessageTooLarge, fmt.Sprintf("data is over %d bytes", c.s.cfg.MaxMessageBytes))
 	}
-	if _, _, err := c.s.Publisher.Publish(context.Background(), ch, data, ""); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.WriteTimeout)
+	defer cancel()
+	if _, _, err := c.s.Publisher.Publish(ctx, ch, data, ""); err != nil {
 		return protocol.NewError(protocol.CodeUnavailable, "cannot publish now: "+err.Error())
 	}
 	c.s.Metrics.Published.Inc()
@@ -128,9 +130,24 @@ func (c *wsConn) history(cmd *protocol.Command) *protocol.Error {
 	if err != nil {
 		return protocol.NewError(protocol.CodeUnavailable, "cannot read history now: "+err.Error())
 	}
-	bodies := make([][]byte, len(msgs))
-	for i, m := range msgs {
-		bodies[i] = m.Bytes(pollFormat)
+	// The reply must fit in the client's queue, with room to spare: keep
+	// the oldest messages that do (the newest without since), and let the
+	// client page on with since.
+	_, room := c.out.room()
+	budget := room/2 - 256
+	bodies := make([][]byte, 0, len(msgs))
+	if cmd.After == nil {
+		slices.Reverse(msgs)
+	}
+	for _, m := range msgs {
+		b := m.Bytes(pollFormat)
+		if budget -= len(b) + 1; budget < 0 {
+			break
+		}
+		bodies = append(bodies, b)
+	}
+	if cmd.After == nil {
+		slices.Reverse(bodies)
 	}
 	c.send(wsFrame(protocol.AppendHistoryReply(nil, cmd.ID, top, bodies)))
 	return nil
