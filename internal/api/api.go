@@ -339,6 +339,21 @@ func (a *API) history(r *http.Request, _ []byte) ([]byte, *protocol.Error) {
 	b = append(b, `","offset":`...)
 	b = strconv.AppendUint(b, top.Offset, 10)
 	b = append(b, `,"messages":[`...)
+	// At most historyBytes of data: the oldest messages after since, or
+	// the newest without it; the caller pages on with since.
+	budget := historyBytes
+	if after == nil {
+		slices.Reverse(msgs)
+	}
+	n := 0
+	for n < len(msgs) && budget >= len(msgs[n].Data) {
+		budget -= len(msgs[n].Data)
+		n++
+	}
+	msgs = msgs[:n]
+	if after == nil {
+		slices.Reverse(msgs)
+	}
 	for i, m := range msgs {
 		if i > 0 {
 			b = append(b, ',')
@@ -347,6 +362,9 @@ func (a *API) history(r *http.Request, _ []byte) ([]byte, *protocol.Error) {
 	}
 	return append(b, "]}"...), nil
 }
+
+// historyBytes bounds the data of one history answer.
+const historyBytes = 4 << 20
 
 // decode parses a request body holding one JSON object.
 func decode(body []byte, v any) *protocol.Error {
