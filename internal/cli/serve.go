@@ -25,8 +25,10 @@ followed by the option in upper case with '_' for '-' (HERALD_NATS_URL sets
 --nats-url), or in a YAML (.yaml, .yml) or TOML (.toml) config file named by
 --config or HERALD_CONFIG, with the option names as keys. A flag beats the
 environment, which beats the file, which beats the default. List options take
-comma-separated values in flags and the environment, and lists in files.
-Durations take a number and a unit: 500ms, 25s, 1m30s.
+comma-separated values in flags and the environment, and lists in files;
+--history is the exception, since a rule holds a comma: repeat the flag, and
+separate rules with spaces in HERALD_HISTORY. Durations take a number and a
+unit: 500ms, 25s, 1m30s.
 
 Prefer the environment or the file for secrets (--api-key, --nats-password,
 --nats-token): command lines are visible to other users of the machine.`,
@@ -35,6 +37,10 @@ Prefer the environment or the file for secrets (--api-key, --nats-password,
 
   # Allow a web app's origin and require a key for the publish API:
   HERALD_API_KEY=secret herald serve --allowed-origins https://app.example.com
+
+  # Keep the last 1000 messages (up to a day old) of every chat channel, so
+  # clients resume without loss (see docs/history.md):
+  HERALD_DATA_DIR=/var/lib/herald herald serve --history 'chat.>=1000,24h'
 
   # Use an external NATS cluster and a config file:
   herald serve --config /etc/herald/herald.yaml --nats-url nats://nats-1:4222,nats://nats-2:4222`,
