@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/node"
+)
+
+// historyNode starts a real node keeping history for news.>.
+func historyNode(t *testing.T) string {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Name = "cli-history"
+	cfg.Listen = "127.0.0.1:0"
+	cfg.History = []string{"news.>=100"}
+	cfg.DataDir = t.TempDir()
+	cfg.DrainTimeout = 100 * time.Millisecond
+	n, err := node.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	url := "http://" + n.Addr()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return url
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node not ready")
+		}
+		time.Sleep(20 * time.Millisecond) // polling readiness: there is no event to wait on
+	}
+}
+
+// publish --idempotency-key against a real node: the position is printed,
+// and a retry answers the same one as a duplicate.
+func TestPublishIdempotencyKeyPrintsPosition(t *testing.T) {
+	url := historyNode(t)
+	var first, again struct {
+		Epoch     string `json:"epoch"`
+		Offset    uint64 `json:"offset"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	for i, out := range []any{&first, &again} {
+		res := run(t, context.Background(), nil, "publish", "--url", url, "--idempotency-key", "k1", "news.cli", `{"n":1}`)
+		if res.code != 0 {
+			t.Fatalf("publish %d: exit %d, stderr %q", i, res.code, res.stderr)
+		}
+		if err := json.Unmarshal([]byte(res.stdout), out); err != nil {
+			t.Fatalf("stdout %q: %v", res.stdout, err)
+		}
+	}
+	if first.Offset != 1 || first.Duplicate || again.Epoch != first.Epoch || again.Offset != 1 || !again.Duplicate {
+		t.Fatalf("first %+v, retry %+v", first, again)
+	}
+	res := run(t, context.Background(), nil, "publish", "--url", url, "--idempotency-key", "k1", "plain", `1`)
+	if res.code != 1 || !strings.Contains(res.stderr, "history") {
+		t.Fatalf("a key on a channel without history: exit %d, stderr %q", res.code, res.stderr)
+	}
+}
+
+// sub --rewind N against a real node: the last N messages, then live.
+func TestSubRewind(t *testing.T) {
+	url := historyNode(t)
+	for _, d := range []string{`"a"`, `"b"`, `"c"`} {
+		if res := run(t, context.Background(), nil, "publish", "--url", url, "news.rw", d); res.code != 0 {
+			t.Fatalf("publish: %q", res.stderr)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := newOutput(), newOutput()
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"sub", "--url", url, "--rewind", "2", "news.rw", "plain"}, strings.NewReader(""), stdout, stderr)
+	}()
+	stdout.waitFor(t, `"offset":3,"data":"c"`)
+	if res := run(t, context.Background(), nil, "publish", "--url", url, "news.rw", `"d"`); res.code != 0 {
+		t.Fatalf("publish: %q", res.stderr)
+	}
+	stdout.waitFor(t, `"offset":4,"data":"d"`)
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("sub exit %d, stderr %q", code, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var offsets []string
+	for _, l := range lines {
+		var m struct {
+			Offset json.Number `json:"offset"`
+		}
+		_ = json.Unmarshal([]byte(l), &m)
+		offsets = append(offsets, m.Offset.String())
+	}
+	if strings.Join(offsets, " ") != "2 3 4" {
+		t.Fatalf("offsets %v, want 2 3 4: the last two, then live", offsets)
+	}
+	if !strings.Contains(stderr.String(), "plain: history not replayed (no_history)") {
+		t.Fatalf("stderr %q does not say plain was not replayed", stderr.String())
+	}
+}
