@@ -43,7 +43,6 @@ type Node struct {
 	served     chan error
 	stopStats  context.CancelFunc
 	pprof      *http.Server
-	store      *history.Store // nil when no channel keeps history
 
 	draining atomic.Bool
 }
@@ -118,7 +117,6 @@ func (n *Node) Start() error {
 			Logger: n.log,
 		})
 		hist = store
-		n.store = store
 	}
 	h = hub.New(b, hist)
 	n.bus, n.hub = b, h
