@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -43,7 +45,15 @@ func (p *peer) send(frame string) {
 func (p *peer) next() ws.Frame {
 	p.t.Helper()
 	p.conn.SetReadDeadline(time.Now().Add(waitTimeout))
-	f, err := ws.ReadFrame(p.br)
+	h, err := ws.ReadHeader(p.br)
+	if err == nil && h.Length > 1<<20 {
+		err = fmt.Errorf("a frame of %d bytes from sub", h.Length)
+	}
+	f := ws.Frame{Header: h}
+	if err == nil {
+		f.Payload = make([]byte, h.Length)
+		_, err = io.ReadFull(p.br, f.Payload)
+	}
 	if err != nil {
 		p.t.Errorf("reading a frame from sub: %v", err)
 		return ws.Frame{}
