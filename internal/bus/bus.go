@@ -285,7 +285,10 @@ func (b *Bus) Replicas() int {
 	} else {
 		n = len(b.nc.Servers())
 	}
-	return max(1, min(3, n))
+	if n >= 3 {
+		return 3
+	}
+	return 1 // two copies would need both servers up to take a write: no gain
 }
 
 // Server returns the embedded NATS server, or nil with an external NATS.
