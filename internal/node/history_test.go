@@ -20,7 +20,7 @@ import (
 // historyRules are the --history rules of the history tests.
 var historyRules = []string{"news.>=1000,1h", "small.>=20"}
 
-func historyConfig(t *testing.T, name string) config.Config {
+func historyConfig(t testing.TB, name string) config.Config {
 	cfg := testConfig(name)
 	cfg.History = historyRules
 	cfg.DataDir = t.TempDir()
@@ -42,7 +42,7 @@ func historyPair(t *testing.T) (n1, n2 *node.Node) {
 }
 
 // waitHistory waits until a node can publish to a history channel.
-func waitHistory(t *testing.T, n *node.Node) {
+func waitHistory(t testing.TB, n *node.Node) {
 	t.Helper()
 	eventually(t, 20*time.Second, "history streams ready", func() bool {
 		status, _ := publish(t, n.Addr(), "/api/publish", `{"channel":"news.warmup","data":0}`)
