@@ -21,5 +21,6 @@
 // lock), so a subscriber joining with a replay cannot miss or repeat a
 // live message. JetStream is never called with a lock held: a join fetches
 // first and checks again under the locks, and live delivery that finds a
-// gap lets go of them, fetches the missing range, then delivers in order.
+// gap holds the channel's messages and fetches the missing range in a
+// goroutine of its own (line.filling), then delivers everything in order.
 package hub

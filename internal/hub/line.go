@@ -56,6 +56,9 @@ type line struct {
 	ring     []*Message        // contiguous messages ending at top
 	ringSize int               // bytes of data in ring
 	floors   map[Subscriber]protocol.Position
+
+	filling bool       // missed messages are being fetched
+	pending []*Message // live messages held until they are
 }
 
 // advance makes m, which follows top, the new top.
@@ -111,9 +114,12 @@ func (l *line) fromRing(after uint64) ([]*Message, bool) {
 	return l.ring[after+1-l.ring[0].Pos.Offset:], true
 }
 
-// publishLine delivers a message of a history channel: in order, once,
-// fetching what the node missed from history first. It returns the number
-// of subscribers reached.
+// publishLine delivers a message of a history channel: in order, once.
+// When messages before it are missing, it holds it (and those that follow)
+// and fetches the missing ones from history in a goroutine of its own, so
+// the bus worker calling it goes on with other channels; without mayFetch
+// it tells the subscribers of the gap instead. It returns the number of
+// subscribers reached now.
 func (h *Hub) publishLine(m *Message, mayFetch bool) int {
 	sh := h.shard(m.Channel)
 	sh.mu.RLock()
@@ -134,84 +140,131 @@ func (h *Hub) publishLine(m *Message, mayFetch bool) int {
 		return len(c.subs)
 	}
 	c.lineMu.Lock()
+	if l.filling { // held until the fetch under way ends
+		if len(l.pending) < maxPending {
+			l.pending = append(l.pending, m)
+		} // else dropped: the next message shows the gap again
+		c.lineMu.Unlock()
+		sh.mu.RUnlock()
+		return 0
+	}
+	n, gap := h.accept(c, m)
+	if !gap {
+		c.lineMu.Unlock()
+		sh.mu.RUnlock()
+		return n
+	}
+	if !mayFetch || h.history == nil {
+		n = h.skip(c, m)
+		c.lineMu.Unlock()
+		sh.mu.RUnlock()
+		return n
+	}
+	l.filling, l.pending = true, append(l.pending[:0], m)
+	from := l.top
+	c.lineMu.Unlock()
+	sh.mu.RUnlock()
+	h.gaps.Add(1)
+	go h.fill(c, from, m)
+	return 0
+}
+
+// maxPending bounds the live messages a channel holds while it fetches
+// what it missed.
+const maxPending = 16384
+
+// accept delivers m if it is the channel's next message, drops it if it
+// is one already delivered, and reports a gap otherwise. Both locks are
+// held.
+func (h *Hub) accept(c *channel, m *Message) (n int, gap bool) {
+	l := c.line
 	top := l.top
 	switch {
 	case !l.anchored || l.blind:
 		l.blind = false
 		l.advance(m)
-		n := c.deliverLine(m)
-		c.lineMu.Unlock()
-		sh.mu.RUnlock()
-		return n
+		return c.deliverLine(m), false
 	case top.Epoch != "" && m.Pos.Epoch != top.Epoch:
 		// The channel's history was reset: its subscribers may have
 		// missed the end of the old epoch.
-		notice := &Message{Channel: m.Channel, Notice: &protocol.Recovery{
+		c.deliverLine(&Message{Channel: m.Channel, Notice: &protocol.Recovery{
 			Reason: protocol.ReasonReset, History: true, Position: protocol.Position{Epoch: m.Pos.Epoch},
-		}}
-		c.deliverLine(notice)
+		}})
 		l.top = protocol.Position{Epoch: m.Pos.Epoch}
 		l.clearRing()
 		clear(l.floors)
-		c.lineMu.Unlock()
-		sh.mu.RUnlock()
-		return h.publishLine(m, mayFetch)
+		return h.accept(c, m)
 	case m.Pos.Offset <= top.Offset:
-		c.lineMu.Unlock()
-		sh.mu.RUnlock()
-		return 0 // a duplicate: already delivered, or replayed on join
+		return 0, false // a duplicate: already delivered, or replayed on join
 	case m.Pos.Offset == top.Offset+1:
 		l.advance(m)
-		n := c.deliverLine(m)
-		c.lineMu.Unlock()
-		sh.mu.RUnlock()
-		return n
+		return c.deliverLine(m), false
 	}
-	// A gap: messages top+1 .. m-1 never arrived.
-	c.lineMu.Unlock()
-	sh.mu.RUnlock()
-	if mayFetch && h.history != nil {
-		h.gaps.Add(1)
-		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-		missed, err := h.history.Read(ctx, m.Channel, m.Pos.Epoch, top.Offset, m.Pos.Offset-1)
-		cancel()
-		if err == nil {
-			for _, mm := range missed {
-				h.publishLine(mm, false)
-			}
-		}
-	}
-	return h.publishGap(m)
+	return 0, true
 }
 
-// publishGap delivers m after telling the subscribers that the messages
-// before it could not be fetched, unless they arrived meanwhile.
-func (h *Hub) publishGap(m *Message) int {
-	sh := h.shard(m.Channel)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	c := sh.channels[m.Channel]
-	if c == nil {
-		return 0
-	}
-	l := c.line
-	c.lineMu.Lock()
-	defer c.lineMu.Unlock()
-	next := m.Pos.Epoch == l.top.Epoch && m.Pos.Offset == l.top.Offset+1 ||
-		l.top.Epoch == "" && m.Pos.Offset == 1
-	switch {
-	case m.Pos.Epoch == l.top.Epoch && m.Pos.Offset <= l.top.Offset:
-		return 0
-	case !next:
-		h.lost.Add(1)
-		c.deliverLine(&Message{Channel: m.Channel, Notice: &protocol.Recovery{
-			Reason: protocol.ReasonGap, History: true,
-			Position: protocol.Position{Epoch: m.Pos.Epoch, Offset: m.Pos.Offset - 1},
-		}})
-		l.clearRing()
-	}
-	l.advance(m)
+// skip delivers m after telling the subscribers that the messages before
+// it are lost to them. Both locks are held.
+func (h *Hub) skip(c *channel, m *Message) int {
+	h.lost.Add(1)
+	c.deliverLine(&Message{Channel: m.Channel, Notice: &protocol.Recovery{
+		Reason: protocol.ReasonGap, History: true,
+		Position: protocol.Position{Epoch: m.Pos.Epoch, Offset: m.Pos.Offset - 1},
+	}})
+	c.line.clearRing()
+	c.line.advance(m)
 	return c.deliverLine(m)
+}
+
+// fill fetches the messages after from that come before first, delivers
+// them, then the messages held meanwhile. A held message that shows
+// another gap starts another round.
+func (h *Hub) fill(c *channel, from protocol.Position, first *Message) {
+	ch := first.Channel
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		missed, err := h.history.Read(ctx, ch, first.Pos.Epoch, from.Offset, first.Pos.Offset-1)
+		cancel()
+
+		sh := h.shard(ch)
+		sh.mu.RLock()
+		if sh.channels[ch] != c { // the channel went (and maybe came back anew)
+			sh.mu.RUnlock()
+			return
+		}
+		l := c.line
+		c.lineMu.Lock()
+		if err == nil {
+			for _, mm := range missed {
+				h.accept(c, mm)
+			}
+		}
+		pending := l.pending
+		l.pending = nil
+		again := false
+		for i, pm := range pending {
+			if _, gap := h.accept(c, pm); !gap {
+				continue
+			}
+			if i == 0 { // what was missed before it could not be fetched
+				h.skip(c, pm)
+				continue
+			}
+			// Another gap further on: fetch again, holding the rest.
+			l.pending = append(l.pending, pending[i:]...)
+			from, first, again = l.top, pm, true
+			break
+		}
+		if !again {
+			l.filling = false
+		}
+		c.lineMu.Unlock()
+		sh.mu.RUnlock()
+		if !again {
+			return
+		}
+		h.gaps.Add(1)
+	}
 }
 
 // deliverLine hands m to the channel's subscribers, except those that
