@@ -9,10 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/heraldrt/herald/internal/config"
-	"github.com/heraldrt/herald/internal/node"
 )
 
 // benchNode starts a real node (all roles, embedded NATS) on a random
@@ -21,36 +19,8 @@ func benchNode(t *testing.T) string {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Name = "bench"
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DrainTimeout = 100 * time.Millisecond
 	cfg.StatsInterval = 0
-	n, err := node.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
-	u := "http://" + n.Addr()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		resp, err := http.Get(u + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return u
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node not ready: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return startNode(t, cfg)
 }
 
 func TestBenchConnect(t *testing.T) {

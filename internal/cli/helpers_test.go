@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/node"
 )
 
 // waitTimeout bounds every wait in these tests.
@@ -75,5 +79,40 @@ func contains(t *testing.T, what, s string, want ...string) {
 		if !strings.Contains(s, w) {
 			t.Errorf("%s %q does not contain %q", what, s, w)
 		}
+	}
+}
+
+// startNode starts a real node from cfg on a random loopback port, stops
+// it when the test ends, and returns its base URL once it is ready.
+func startNode(t *testing.T, cfg config.Config) string {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DrainTimeout = 100 * time.Millisecond
+	n, err := node.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	u := "http://" + n.Addr()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		resp, err := http.Get(u + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return u
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node not ready: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling readiness: there is no event to wait on
 	}
 }

@@ -3,13 +3,10 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/heraldrt/herald/internal/config"
-	"github.com/heraldrt/herald/internal/node"
 )
 
 // historyNode starts a real node keeping history for news.>.
@@ -17,37 +14,9 @@ func historyNode(t *testing.T) string {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Name = "cli-history"
-	cfg.Listen = "127.0.0.1:0"
 	cfg.History = []string{"news.>=100"}
 	cfg.DataDir = t.TempDir()
-	cfg.DrainTimeout = 100 * time.Millisecond
-	n, err := node.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
-	url := "http://" + n.Addr()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("node not ready")
-		}
-		time.Sleep(20 * time.Millisecond) // polling readiness: there is no event to wait on
-	}
+	return startNode(t, cfg)
 }
 
 // publish --idempotency-key against a real node: the position is printed,
