@@ -83,7 +83,8 @@ type Config struct {
 	StatsInterval time.Duration `koanf:"stats-interval"`
 
 	// Shutdown.
-	DrainTimeout time.Duration `koanf:"drain-timeout"`
+	DrainTimeout  time.Duration `koanf:"drain-timeout"`
+	ShutdownDelay time.Duration `koanf:"shutdown-delay"`
 
 	// Profiling.
 	PprofListen string `koanf:"pprof-listen"`
@@ -259,6 +260,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DrainTimeout < 0 {
 		bad("drain-timeout: must not be negative, got %s", c.DrainTimeout)
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > 10*time.Minute {
+		bad("shutdown-delay: must be from 0 to 10m, got %s", c.ShutdownDelay)
 	}
 	if largest := c.MaxMessageBytes + c.MaxChannelLength + 64; c.QueueBytes > 0 && c.MaxMessageBytes > 0 && c.QueueBytes < largest {
 		bad("queue-bytes: %d cannot hold one message of max-message-bytes %d (needs at least %d)", c.QueueBytes, c.MaxMessageBytes, largest)

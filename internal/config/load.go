@@ -423,6 +423,7 @@ var usage = map[string]string{
 	"stats-interval": "how often the node publishes its stats to the channel _herald.nodes, read by the dashboard; 0: never",
 	"pprof-listen":   "host:port for Go's profiler (/debug/pprof/), on a listener of its own; keep it on loopback; empty: off",
 	"drain-timeout":  "on shutdown, how long to wait for clients to be disconnected and messages flushed; 0: stop at once",
+	"shutdown-delay": "on shutdown, how long to answer /readyz with 503 while still serving, before closing the listener (lets load balancers move new clients first)",
 }
 
 // RegisterFlags defines on fs one flag per Config option, named by its key,

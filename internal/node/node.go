@@ -249,7 +249,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.closeBus()
 		return fmt.Errorf("http server: %w", err)
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.DrainTimeout+shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownDelay+n.cfg.DrainTimeout+shutdownGrace)
 	defer cancel()
 	return n.Shutdown(sctx)
 }
@@ -260,6 +260,13 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) Shutdown(ctx context.Context) error {
 	if n.draining.Swap(true) {
 		return nil // already shut down, or shutting down
+	}
+	if d := n.cfg.ShutdownDelay; d > 0 {
+		n.log.Info("shutting down: not ready, still serving", "delay", d)
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
 	}
 	n.log.Info("shutting down", "clients", n.clients(), "drain", n.cfg.DrainTimeout)
 	n.stopStats()

@@ -62,3 +62,56 @@ func TestGracefulShutdownTellsEveryClient(t *testing.T) {
 		t.Fatal("readyz still answers after shutdown")
 	}
 }
+
+// With --shutdown-delay, a stopping node first turns not ready while it
+// keeps serving: new clients still connect and get messages; only then
+// does it close its listener and tell clients to go.
+func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
+	cfg := testConfig("delayed")
+	cfg.ShutdownDelay = 2 * time.Second // ample for the checks below
+	cfg.DrainTimeout = 100 * time.Millisecond
+	n := startNode(t, cfg)
+	addr := n.Addr()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	started := time.Now()
+	shut := make(chan error, 1)
+	go func() { shut <- n.Shutdown(ctx) }()
+	eventually(t, 5*time.Second, "readyz to answer 503", func() bool {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	c := dialWS(t, addr, nil) // a client the balancer sent before it noticed
+	c.subscribe("news")
+	mustPublish(t, addr, "news", `"still here"`)
+	if m := c.message(5 * time.Second); string(m.Data) != `"still here"` {
+		t.Fatalf("message during the delay: %s", m.Data)
+	}
+	select {
+	case err := <-shut:
+		t.Fatalf("shutdown ended during the delay: %v", err)
+	default:
+	}
+	if since := time.Since(started); since >= cfg.ShutdownDelay {
+		t.Fatalf("the checks took %s, longer than the delay: they prove nothing", since)
+	}
+
+	if _, code := c.closeCode(10 * time.Second); code != 3001 {
+		t.Fatalf("close code %d, want 3001", code)
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if since := time.Since(started); since < cfg.ShutdownDelay {
+		t.Fatalf("shutdown took %s, less than the delay", since)
+	}
+	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		conn.Close()
+		t.Fatal("the node still accepts connections after shutdown")
+	}
+}
