@@ -399,6 +399,20 @@ func TestBadInputWebSocketCommands(t *testing.T) {
 		{"publish without data", `{"id":22,"op":"publish","channel":"news"}`, 22, "bad_request"},
 		{"publish invalid channel", `{"id":23,"op":"publish","channel":"$SYS.x","data":1}`, 23, "invalid_channel"},
 		{"duplicate keys: last wins", `{"id":1,"op":"dance","id":24,"op":"ping"}`, 24, ""},
+
+		// History: since and the history command.
+		{"since a number", `{"id":40,"op":"subscribe","channel":"h","since":5}`, 40, "bad_request"},
+		{"since empty", `{"id":41,"op":"subscribe","channel":"h","since":{}}`, 41, "bad_request"},
+		{"since both forms", `{"id":42,"op":"subscribe","channel":"h","since":{"epoch":"e","offset":1,"rewind":2}}`, 42, "bad_request"},
+		{"since rewind 0", `{"id":43,"op":"subscribe","channel":"h","since":{"rewind":0}}`, 43, "bad_request"},
+		{"since negative offset", `{"id":44,"op":"subscribe","channel":"h","since":{"epoch":"e","offset":-1}}`, 44, "bad_request"},
+		{"since bad epoch", `{"id":45,"op":"subscribe","channel":"h","since":{"epoch":"a:b","offset":1}}`, 45, "bad_request"},
+		{"since epoch too long", `{"id":46,"op":"subscribe","channel":"h","since":{"epoch":"` + strings.Repeat("e", 40) + `","offset":1}}`, 46, "bad_request"},
+		{"history without channel", `{"id":47,"op":"history"}`, 47, "invalid_channel"},
+		{"history negative limit", `{"id":48,"op":"history","channel":"h","limit":-1}`, 48, "bad_request"},
+		{"history since a string", `{"id":49,"op":"history","channel":"h","since":"5"}`, 49, "bad_request"},
+		{"history not subscribed", `{"id":50,"op":"history","channel":"h"}`, 50, "forbidden"},
+		{"history invalid channel", `{"id":51,"op":"history","channel":"h.>"}`, 51, "invalid_channel"},
 	}
 	for _, tt := range tests {
 		tt.check(t, c)
