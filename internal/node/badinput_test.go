@@ -128,6 +128,13 @@ func TestBadInputPublishAPI(t *testing.T) {
 		{name: "data at the limit", path: "/api/publish", body: pub("a", str(1024)), status: ok},
 		{name: "good broadcast", path: "/api/broadcast", body: `{"channels":["a","b.c"],"data":1}`, status: ok},
 
+		// Idempotency keys: only on channels with history (this node has none), and well formed.
+		{name: "key on a plain channel", path: "/api/publish", body: `{"channel":"a","data":1,"idempotency_key":"k1"}`, status: bad, code: badReq},
+		{name: "key with a space", path: "/api/publish", body: `{"channel":"a","data":1,"idempotency_key":"k 1"}`, status: bad, code: badReq},
+		{name: "key too long", path: "/api/publish", body: `{"channel":"a","data":1,"idempotency_key":"` + strings.Repeat("k", 201) + `"}`, status: bad, code: badReq},
+		{name: "key not a string", path: "/api/publish", body: `{"channel":"a","data":1,"idempotency_key":5}`, status: bad, code: badReq},
+		{name: "key on a broadcast of plain channels", path: "/api/broadcast", body: `{"channels":["a"],"data":1,"idempotency_key":"k1"}`, status: bad, code: badReq},
+
 		// Not one JSON object.
 		{name: "empty body", path: "/api/publish", status: bad, code: badReq},
 		{name: "white space body", path: "/api/publish", body: " \n\t ", status: bad, code: badReq},
