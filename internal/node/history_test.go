@@ -586,3 +586,43 @@ func TestHistoryReplyFitsTheQueue(t *testing.T) {
 		t.Fatalf("connection after the reply: %+v", r)
 	}
 }
+
+// A broadcast answers one position per history channel; with a key, a
+// retry is stored once per channel.
+func TestBroadcastPositions(t *testing.T) {
+	n1, _ := historyPair(t)
+	c := dialWS(t, n1.Addr(), nil)
+	c.subscribe("news.b1")
+	body := `{"channels":["news.b1","news.b2","plain","news.b1"],"data":{"n":1},"idempotency_key":"b-1"}`
+	status, answer := publish(t, n1.Addr(), "/api/broadcast", body)
+	if status != http.StatusBadRequest {
+		t.Fatalf("a key with a plain channel in the broadcast: %d %s, want 400", status, answer)
+	}
+	body = `{"channels":["news.b1","news.b2","plain","news.b1"],"data":{"n":1}}`
+	var got struct {
+		Positions map[string]position `json:"positions"`
+	}
+	status, answer = publish(t, n1.Addr(), "/api/broadcast", body)
+	if err := json.Unmarshal([]byte(answer), &got); err != nil || status != http.StatusOK {
+		t.Fatalf("broadcast: %d %s", status, answer)
+	}
+	b1, b2 := got.Positions["news.b1"], got.Positions["news.b2"]
+	if len(got.Positions) != 2 || b1.Offset != 1 || b2.Offset != 1 || b1.Epoch == "" || b1.Epoch == b2.Epoch {
+		t.Fatalf("positions %+v: want news.b1 and news.b2 at offset 1, each in its own epoch, and no plain", got.Positions)
+	}
+	keyed := `{"channels":["news.b1","news.b2"],"data":{"n":2},"idempotency_key":"b-2"}`
+	for i := range 2 {
+		status, answer = publish(t, n1.Addr(), "/api/broadcast", keyed)
+		got.Positions = nil
+		if err := json.Unmarshal([]byte(answer), &got); err != nil || status != http.StatusOK {
+			t.Fatalf("keyed broadcast %d: %d %s", i, status, answer)
+		}
+		if p := got.Positions["news.b1"]; p.Offset != 2 || p.Duplicate != (i == 1) {
+			t.Fatalf("keyed broadcast %d: news.b1 at %+v", i, p)
+		}
+	}
+	expectWS(t, c, "news.b1", b1.Epoch, 1, 2) // each once
+	if r := c.command("ping", "", ""); r.Error != nil || len(c.pending) != 0 {
+		t.Fatalf("more frames than expected: %+v", c.pending)
+	}
+}
