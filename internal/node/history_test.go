@@ -626,3 +626,47 @@ func TestBroadcastPositions(t *testing.T) {
 		t.Fatalf("more frames than expected: %+v", c.pending)
 	}
 }
+
+// A client's own publish to a history channel is stored and numbered like
+// any other.
+func TestClientPublishToHistoryChannel(t *testing.T) {
+	cfg := historyConfig(t, "clientpub")
+	cfg.ClientPublish = []string{"news.chat"}
+	n1 := startNode(t, cfg)
+	waitHistory(t, n1)
+	reader := dialWS(t, n1.Addr(), nil)
+	reader.subscribe("news.chat")
+	writer := dialWS(t, n1.Addr(), nil)
+	for i := 1; i <= 3; i++ {
+		if r := writer.command("publish", "news.chat", fmt.Sprintf(`{"n":%d}`, i)); r.Error != nil {
+			t.Fatalf("publish %d: %+v", i, r.Error)
+		}
+	}
+	first := reader.message(5 * time.Second)
+	if first.Offset != 1 || first.Epoch == "" {
+		t.Fatalf("first message %+v, want offset 1 with an epoch", first)
+	}
+	expectWS(t, reader, "news.chat", first.Epoch, 2, 3)
+	top, _, err := recentOf(n1.Addr(), "news.chat")
+	if err != nil || top != 3 {
+		t.Fatalf("history holds up to %d (%v), want 3", top, err)
+	}
+}
+
+// recentOf reads a channel's newest offset and message count through the
+// history API.
+func recentOf(addr, channel string) (uint64, int, error) {
+	resp, err := http.Get("http://" + addr + "/api/history?channel=" + channel)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Offset   uint64            `json:"offset"`
+		Messages []json.RawMessage `json:"messages"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		return 0, 0, err
+	}
+	return h.Offset, len(h.Messages), nil
+}
