@@ -13,11 +13,12 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c.PollTimeout = 2 * time.Minute
 	c.NATSUser = "u" // only with --nats-url
 	c.SubjectPrefix = "a.*"
+	c.ShutdownDelay = -time.Second
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("Validate accepted a bad config")
 	}
-	for _, want := range []string{"role", "queue-bytes", "poll-timeout", "nats-user", "subject-prefix"} {
+	for _, want := range []string{"role", "queue-bytes", "poll-timeout", "nats-user", "subject-prefix", "shutdown-delay"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s:\n%v", want, err)
 		}
