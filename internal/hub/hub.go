@@ -52,7 +52,13 @@ type Hub struct {
 	closed   atomic.Bool
 	gaps     atomic.Uint64 // live gaps found on history channels
 	lost     atomic.Uint64 // gaps that could not be filled from history
+
+	onResume func(rec protocol.Recovery, replayed int)
 }
+
+// OnResume sets f to be told of every join that asked to resume: its
+// outcome and how many messages it replayed. Call it before any join.
+func (h *Hub) OnResume(f func(rec protocol.Recovery, replayed int)) { h.onResume = f }
 
 type shard struct {
 	mu       sync.RWMutex
@@ -108,16 +114,22 @@ func (h *Hub) Join(ctx context.Context, ch string, s Subscriber, resume *protoco
 		return protocol.Recovery{}, err
 	}
 	defer h.detach(ch, c)
+	var rec protocol.Recovery
+	replayed := 0
 	if c.line == nil {
-		rec := protocol.Recovery{Reason: protocol.ReasonNoHistory}
+		rec = protocol.Recovery{Reason: protocol.ReasonNoHistory}
 		h.add(ch, c, s, func() {
 			if joined != nil {
 				joined(rec)
 			}
 		})
-		return rec, nil
+	} else {
+		rec, replayed = h.joinLine(ctx, ch, c, s, resume, room, joined)
 	}
-	return h.joinLine(ctx, ch, c, s, resume, room, joined), nil
+	if resume != nil && h.onResume != nil {
+		h.onResume(rec, replayed)
+	}
+	return rec, nil
 }
 
 // attach returns ch's channel, creating it (and the bus subscription) for

@@ -320,15 +320,17 @@ func (h *Hub) anchor(ctx context.Context, ch string, c *channel) {
 const maxJoinRounds = 8
 
 // joinLine adds s to a history channel, first replaying what it missed
-// since resume (nothing when resume is nil). Fetches from history run with
+// since resume (nothing when resume is nil), and returns the outcome and
+// the number of messages replayed. Fetches from history run with
 // no lock held; the replay and the join itself happen under the channel's
 // locks, so no live message can slip between them.
-func (h *Hub) joinLine(ctx context.Context, ch string, c *channel, s Subscriber, resume *protocol.Resume, room Room, joined func(protocol.Recovery)) protocol.Recovery {
+func (h *Hub) joinLine(ctx context.Context, ch string, c *channel, s Subscriber, resume *protocol.Resume, room Room, joined func(protocol.Recovery)) (protocol.Recovery, int) {
 	var (
-		rec   protocol.Recovery
-		from  protocol.Position // the client's position
-		epoch string            // the epoch being replayed
-		got   []*Message        // fetched: the messages right after from
+		rec      protocol.Recovery
+		replayed int
+		from     protocol.Position // the client's position
+		epoch    string            // the epoch being replayed
+		got      []*Message        // fetched: the messages right after from
 		// failReason, once set, ends the join with recovered:false.
 		failReason string
 	)
@@ -339,7 +341,7 @@ func (h *Hub) joinLine(ctx context.Context, ch string, c *channel, s Subscriber,
 			l := c.line
 			top := l.top
 			finish := func(r protocol.Recovery, replay []*Message) {
-				rec = r
+				rec, replayed = r, len(replay)
 				h.addLocked(c, s)
 				if joined != nil {
 					joined(r)
@@ -413,7 +415,7 @@ func (h *Hub) joinLine(ctx context.Context, ch string, c *channel, s Subscriber,
 			l.remember(replay)
 		})
 		if !fetch {
-			return rec
+			return rec, replayed
 		}
 		if round >= maxJoinRounds {
 			failReason = protocol.ReasonUnavailable

@@ -44,6 +44,9 @@ type Metrics struct {
 	Received      prometheus.Counter // messages from NATS for channels with local subscribers
 	Dropped       prometheus.Counter // messages dropped for a client (queue overflow, closed)
 	SlowConsumers prometheus.Counter // clients disconnected for overflowing their queue
+
+	resumes  *prometheus.CounterVec // by outcome: recovered, or the reason it was not
+	replayed prometheus.Counter
 }
 
 // New registers the node's collectors, process and Go runtime metrics.
@@ -70,7 +73,13 @@ func New(src Sources) *Metrics {
 			Name: "herald_slow_consumer_disconnects_total", Help: "Clients disconnected because their outbound queue overflowed.",
 		}),
 	}
-	r.MustRegister(m.connections, m.delivered, m.Published, m.Received, m.Dropped, m.SlowConsumers,
+	m.resumes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_history_resumes_total", Help: "Subscriptions that asked to resume a channel, by outcome: recovered, or the reason they were not.",
+	}, []string{"outcome"})
+	m.replayed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "herald_history_replayed_total", Help: "Messages replayed to resuming subscribers.",
+	})
+	r.MustRegister(m.connections, m.delivered, m.Published, m.Received, m.Dropped, m.SlowConsumers, m.resumes, m.replayed,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 		gauge("herald_subscriptions", "Client subscriptions on this node.", src.Subscriptions),
@@ -119,6 +128,13 @@ func (m *Metrics) Delivered(transport string) prometheus.Counter {
 		return c
 	}
 	return m.delivered.WithLabelValues(transport)
+}
+
+// Resumed counts a resume: its outcome ("recovered" or the reason it was
+// not) and the messages it replayed.
+func (m *Metrics) Resumed(outcome string, replayed int) {
+	m.resumes.WithLabelValues(outcome).Inc()
+	m.replayed.Add(float64(replayed))
 }
 
 // Handler serves the metrics in the Prometheus text format.

@@ -437,6 +437,17 @@ func TestResumeBeyondHistory(t *testing.T) {
 	if r := c3.subscribeSince("plain", `{"epoch":"x","offset":1}`); recovered(r) != "false" || r.Reason != "no_history" {
 		t.Fatalf("resume of a plain channel: %+v", r)
 	}
+
+	for name, want := range map[string]float64{
+		`herald_history_resumes_total{outcome="expired"}`:    1,
+		`herald_history_resumes_total{outcome="recovered"}`:  1,
+		`herald_history_resumes_total{outcome="no_history"}`: 1,
+		`herald_history_replayed_total`:                      20,
+	} {
+		if got := metric(t, n1.Addr(), name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
 }
 
 // History reads: the API and the WebSocket history command, with the

@@ -132,6 +132,13 @@ func (n *Node) Start() error {
 		GapsLost:      func() float64 { _, lost := h.Gaps(); return float64(lost) },
 	})
 	received = n.metrics.Received.Inc
+	h.OnResume(func(rec protocol.Recovery, replayed int) {
+		outcome := rec.Reason
+		if rec.Recovered {
+			outcome = "recovered"
+		}
+		n.metrics.Resumed(outcome, replayed)
+	})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", n.healthz)
