@@ -332,35 +332,14 @@ func (a *API) history(r *http.Request, _ []byte) ([]byte, *protocol.Error) {
 	if err != nil {
 		return nil, protocol.NewError(protocol.CodeUnavailable, "cannot read history now: "+err.Error())
 	}
-	b := append(make([]byte, 0, 256), `{"channel":"`...)
-	b = append(b, ch...)
-	b = append(b, `","epoch":"`...)
-	b = append(b, top.Epoch...)
-	b = append(b, `","offset":`...)
-	b = strconv.AppendUint(b, top.Offset, 10)
-	b = append(b, `,"messages":[`...)
 	// At most historyBytes of data: the oldest messages after since, or
 	// the newest without it; the caller pages on with since.
-	budget := historyBytes
-	if after == nil {
-		slices.Reverse(msgs)
-	}
-	n := 0
-	for n < len(msgs) && budget >= len(msgs[n].Data) {
-		budget -= len(msgs[n].Data)
-		n++
-	}
-	msgs = msgs[:n]
-	if after == nil {
-		slices.Reverse(msgs)
-	}
+	msgs = hub.Fit(msgs, after == nil, historyBytes, func(m *hub.Message) int { return len(m.Data) })
+	bodies := make([][]byte, len(msgs))
 	for i, m := range msgs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = protocol.AppendEnvelope(b, ch, m.Pos, m.Data)
+		bodies[i] = protocol.AppendEnvelope(nil, ch, m.Pos, m.Data)
 	}
-	return append(b, "]}"...), nil
+	return protocol.AppendHistoryBody(nil, ch, top, bodies), nil
 }
 
 // historyBytes bounds the data of one history answer.

@@ -6,11 +6,7 @@ import "context"
 // channels, holds them for o.Hold, closes them, and reports the handshake
 // rate and latency and the failures by reason.
 func Connect(ctx context.Context, o Options) (*Report, error) {
-	o, err := o.withDefaults(modeConnect)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newRun(ctx, o)
+	r, o, err := newRun(ctx, o, modeConnect)
 	if err != nil {
 		return nil, err
 	}

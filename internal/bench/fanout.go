@@ -17,19 +17,15 @@ import (
 // and received, the delivery latency, and the CPU time the servers
 // (o.PIDs) and the generator spent per delivery.
 func Fanout(ctx context.Context, o Options) (*Report, error) {
-	o, err := o.withDefaults(modeFanout)
-	if err != nil {
-		return nil, err
-	}
-	api, err := resolve(ctx, o.API, o.AllowRemote)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newRun(ctx, o)
+	r, o, err := newRun(ctx, o, modeFanout)
 	if err != nil {
 		return nil, err
 	}
 	defer r.stop()
+	api, err := resolve(ctx, o.API, o.AllowRemote)
+	if err != nil {
+		return nil, err
+	}
 	ramp, err := r.ramp(ctx)
 	if err != nil {
 		return nil, err

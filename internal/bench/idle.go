@@ -14,11 +14,7 @@ import (
 // gateways' herald_connections (Centrifugo: centrifugo_node_num_clients,
 // which Centrifugo refreshes every 10s).
 func Idle(ctx context.Context, o Options) (*Report, error) {
-	o, err := o.withDefaults(modeIdle)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newRun(ctx, o)
+	r, o, err := newRun(ctx, o, modeIdle)
 	if err != nil {
 		return nil, err
 	}

@@ -29,12 +29,17 @@ type run struct {
 	closed  bool
 }
 
-// newRun checks the options and the targets and prepares the groups; no
-// connection is opened yet.
-func newRun(ctx context.Context, o Options) (*run, error) {
+// newRun gives o the defaults of mode, checks the options and the targets
+// and prepares the groups; no connection is opened yet. It returns the
+// options as completed.
+func newRun(ctx context.Context, o Options, mode string) (*run, Options, error) {
+	o, err := o.withDefaults(mode)
+	if err != nil {
+		return nil, o, err
+	}
 	ts, err := resolveAll(ctx, o.URLs, o.AllowRemote)
 	if err != nil {
-		return nil, err
+		return nil, o, err
 	}
 	r := &run{o: o, targets: ts, start: time.Now(), cpu0: selfCPU()}
 	workers := o.Workers
@@ -59,14 +64,14 @@ func newRun(ctx context.Context, o Options) (*run, error) {
 		j.Count, j.Share = o.Conns, 1
 		f, err := newFleet(ctx, j)
 		if err != nil {
-			return nil, err
+			return nil, o, err
 		}
 		r.groups = []group{f}
-		return r, nil
+		return r, o, nil
 	}
 	argv, err := workerCommand(o)
 	if err != nil {
-		return nil, err
+		return nil, o, err
 	}
 	stderr := o.Progress
 	if stderr == nil {
@@ -81,12 +86,12 @@ func newRun(ctx context.Context, o Options) (*run, error) {
 		w, err := startWorker(argv, j, stderr)
 		if err != nil {
 			r.close()
-			return nil, err
+			return nil, o, err
 		}
 		r.groups = append(r.groups, w)
 		r.workers = append(r.workers, w)
 	}
-	return r, nil
+	return r, o, nil
 }
 
 // ramp opens every group's connections, showing progress, and returns the

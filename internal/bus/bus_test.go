@@ -46,6 +46,26 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// watchFromNATS watches channel on b, waits until the watch is in
+// effect, and returns its handle and a plain NATS connection to b's
+// embedded server, as a backend publishing straight to NATS would hold.
+func watchFromNATS(t *testing.T, b *bus.Bus, channel string) (any, *nats.Conn) {
+	t.Helper()
+	h, err := b.Watch(channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(b.Server().ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return h, nc
+}
+
 func start(t *testing.T, opts bus.Options) *bus.Bus {
 	t.Helper()
 	b, err := bus.Start(opts)
@@ -73,19 +93,8 @@ func TestEmbeddedHasNoListenerByDefault(t *testing.T) {
 func TestDeliversJSONAndDropsTheRest(t *testing.T) {
 	var g got
 	b := start(t, bus.Options{Name: "n", Prefix: "app", Handler: g.add, Listen: "127.0.0.1:0", MaxData: 16})
-	h, err := b.Watch("orders.eu")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	// A backend can publish straight to NATS on the channel's subject.
-	nc, err := nats.Connect(b.Server().ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	h, nc := watchFromNATS(t, b, "orders.eu")
 	if b.Subject("orders.eu") != "app.ch.orders.eu" {
 		t.Fatalf("subject = %s", b.Subject("orders.eu"))
 	}
@@ -127,17 +136,7 @@ func TestStartsWhileExternalNATSIsDown(t *testing.T) {
 func TestPositionFromHeaders(t *testing.T) {
 	var g got
 	b := start(t, bus.Options{Name: "n", Prefix: "app", Handler: g.add, Listen: "127.0.0.1:0"})
-	if _, err := b.Watch("news"); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Sync(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(b.Server().ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	_, nc := watchFromNATS(t, b, "news")
 	send := func(data string, hdr map[string]string) {
 		t.Helper()
 		m := nats.NewMsg("app.ch.news")

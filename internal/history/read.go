@@ -49,7 +49,7 @@ func (s *Store) Read(ctx context.Context, ch, epoch string, after, upto uint64) 
 	case first.pos.Offset > after+1:
 		return nil, hub.ErrExpired
 	}
-	return s.walk(ctx, st, ch, subject, first, after, upto)
+	return s.walk(ctx, st, ch, subject, first, tip{}, after, upto)
 }
 
 // Recent returns the position of channel's newest message and up to limit
@@ -87,7 +87,7 @@ func (s *Store) Recent(ctx context.Context, ch string, after *uint64, limit int)
 		return last.pos, nil, nil // nothing after it yet
 	}
 	upto := min(last.pos.Offset, from+uint64(limit))
-	msgs, err := s.walk(ctx, st, ch, subject, first, from, upto)
+	msgs, err := s.walk(ctx, st, ch, subject, first, last, from, upto)
 	return last.pos, msgs, err
 }
 
@@ -112,13 +112,16 @@ func (s *Store) next(ctx context.Context, st jetstream.Stream, seq uint64, subje
 }
 
 // walk reads offsets after+1 to upto of subject, given its first kept
-// message (whose offset is at most after+1).
-func (s *Store) walk(ctx context.Context, st jetstream.Stream, ch, subject string, first stored, after, upto uint64) ([]*hub.Message, error) {
+// message (whose offset is at most after+1) and, when known (seq not 0),
+// its last.
+func (s *Store) walk(ctx context.Context, st jetstream.Stream, ch, subject string, first stored, last tip, after, upto uint64) ([]*hub.Message, error) {
 	cur := first
 	if cur.pos.Offset <= after { // find the first wanted offset
-		last, err := s.loadTip(ctx, st, subject)
-		if err != nil {
-			return nil, err
+		if last.seq == 0 {
+			var err error
+			if last, err = s.loadTip(ctx, st, subject); err != nil {
+				return nil, err
+			}
 		}
 		if last.pos.Offset <= after || last.pos.Epoch != first.pos.Epoch {
 			return nil, fmt.Errorf("history: %s ends at offset %d, before %d", subject, last.pos.Offset, after+1)

@@ -270,7 +270,11 @@ func (h *Hub) Publish(ch string, data []byte, pos *protocol.Position) int {
 	if c == nil {
 		return 0
 	}
-	m := &Message{Channel: ch, Data: data}
+	return c.deliverAll(&Message{Channel: ch, Data: data})
+}
+
+// deliverAll hands m to every subscriber of c; a shard lock is held.
+func (c *channel) deliverAll(m *Message) int {
 	for _, s := range c.subs {
 		s.Deliver(m)
 	}

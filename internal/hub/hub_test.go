@@ -35,17 +35,24 @@ func (r *recorder) count() int {
 func newHub(t testing.TB) (*hub.Hub, *bus.Bus) {
 	t.Helper()
 	var h *hub.Hub
-	b, err := bus.Start(bus.Options{Name: "hub-test", Prefix: "test", Handler: func(ch string, data []byte, pos *protocol.Position) { h.Publish(ch, data, pos) }})
+	b := startBus(t, bus.Options{Name: "hub-test", Prefix: "test", Handler: func(ch string, data []byte, pos *protocol.Position) { h.Publish(ch, data, pos) }})
+	h = hub.New(b, nil)
+	return h, b
+}
+
+// startBus starts a bus, closed when the test ends.
+func startBus(t testing.TB, opts bus.Options) *bus.Bus {
+	t.Helper()
+	b, err := bus.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h = hub.New(b, nil)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = b.Close(ctx)
 	})
-	return h, b
+	return b
 }
 
 func eventually(t testing.TB, what string, cond func() bool) {
@@ -183,5 +190,29 @@ func TestPositionOnChannelWithoutHistory(t *testing.T) {
 	}()
 	if n != 1 || r.count() != 1 {
 		t.Fatalf("reached %d subscribers, recorder has %d messages; want 1 and 1", n, r.count())
+	}
+}
+
+func TestFit(t *testing.T) {
+	msgs := []*hub.Message{{Data: []byte("aa")}, {Data: []byte("bbb")}, {Data: []byte("c")}}
+	size := func(m *hub.Message) int { return len(m.Data) }
+	join := func(ms []*hub.Message) string {
+		var s string
+		for _, m := range ms {
+			s += string(m.Data) + " "
+		}
+		return s
+	}
+	for _, tt := range []struct {
+		newest bool
+		budget int
+		want   string
+	}{
+		{false, 6, "aa bbb c "}, {false, 5, "aa bbb "}, {false, 4, "aa "}, {false, 1, ""},
+		{true, 6, "aa bbb c "}, {true, 4, "bbb c "}, {true, 3, "c "}, {true, 0, ""},
+	} {
+		if got := join(hub.Fit(msgs, tt.newest, tt.budget, size)); got != tt.want {
+			t.Errorf("Fit(newest=%v, %d) = %q, want %q", tt.newest, tt.budget, got, tt.want)
+		}
 	}
 }

@@ -134,10 +134,7 @@ func (h *Hub) publishLine(m *Message, mayFetch bool) int {
 		// that differ between nodes, or headers set by a NATS publisher):
 		// deliver it as it comes.
 		defer sh.mu.RUnlock()
-		for _, s := range c.subs {
-			s.Deliver(m)
-		}
-		return len(c.subs)
+		return c.deliverAll(m)
 	}
 	c.lineMu.Lock()
 	if l.filling { // held until the fetch under way ends

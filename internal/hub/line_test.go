@@ -22,17 +22,9 @@ import (
 func lineHub(t *testing.T) (*hub.Hub, *history.Store) {
 	t.Helper()
 	var h *hub.Hub
-	b, err := bus.Start(bus.Options{
+	b := startBus(t, bus.Options{
 		Name: "line-test", ID: "LINETEST", Prefix: "bus", StoreDir: t.TempDir(),
 		Handler: func(ch string, data []byte, pos *protocol.Position) { h.Publish(ch, data, pos) },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = b.Close(ctx)
 	})
 	js, err := b.JetStream()
 	if err != nil {

@@ -56,3 +56,24 @@ func (m *Message) Bytes(f *Format) []byte {
 	e.once.Do(func() { e.b = f.encode(m) })
 	return e.b
 }
+
+// Fit returns the longest run of msgs whose sizes add up to at most
+// budget: the first ones, or with newest the last ones. Reads of history
+// use it to keep an answer within what its reader can take.
+func Fit(msgs []*Message, newest bool, budget int, size func(*Message) int) []*Message {
+	n := 0
+	for n < len(msgs) {
+		m := msgs[n]
+		if newest {
+			m = msgs[len(msgs)-1-n]
+		}
+		if budget -= size(m); budget < 0 {
+			break
+		}
+		n++
+	}
+	if newest {
+		return msgs[len(msgs)-n:]
+	}
+	return msgs[:n]
+}

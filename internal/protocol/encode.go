@@ -111,6 +111,20 @@ func AppendSubscribeReply(b []byte, id uint64, r Recovery, resumed bool) []byte 
 func AppendHistoryReply(b []byte, id uint64, top Position, msgs [][]byte) []byte {
 	b = append(b, `{"op":"reply","id":`...)
 	b = strconv.AppendUint(b, id, 10)
+	return appendHistory(b, top, msgs)
+}
+
+// AppendHistoryBody appends the answer of GET /api/history:
+// {"channel":"c","epoch":"e","offset":L,"messages":[...]}, each message an
+// envelope.
+func AppendHistoryBody(b []byte, channel string, top Position, msgs [][]byte) []byte {
+	b = append(b, `{"channel":"`...)
+	b = append(b, channel...)
+	b = append(b, '"')
+	return appendHistory(b, top, msgs)
+}
+
+func appendHistory(b []byte, top Position, msgs [][]byte) []byte {
 	b = appendPosition(b, top)
 	b = append(b, `,"messages":[`...)
 	for i, m := range msgs {

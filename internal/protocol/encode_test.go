@@ -433,3 +433,16 @@ func TestAppendHistoryReply(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendHistoryBody(t *testing.T) {
+	t.Parallel()
+	p := protocol.Position{Epoch: "e1", Offset: 7}
+	msgs := [][]byte{protocol.AppendEnvelope(nil, "c.d", &p, []byte(`"x"`))}
+	want := `{"channel":"c.d","epoch":"e1","offset":7,"messages":[{"channel":"c.d","epoch":"e1","offset":7,"data":"x"}]}`
+	if b := protocol.AppendHistoryBody([]byte("HEAD"), "c.d", p, msgs); string(b) != "HEAD"+want {
+		t.Fatalf("%s, want HEAD%s", b, want)
+	}
+	if b := protocol.AppendHistoryBody(nil, "c", protocol.Position{}, nil); string(b) != `{"channel":"c","epoch":"","offset":0,"messages":[]}` {
+		t.Fatalf("empty: %s", b)
+	}
+}

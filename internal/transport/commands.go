@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/protocol"
 )
 
@@ -134,20 +135,10 @@ func (c *wsConn) history(cmd *protocol.Command) *protocol.Error {
 	// the oldest messages that do (the newest without since), and let the
 	// client page on with since.
 	_, room := c.out.room()
-	budget := room/2 - 256
-	bodies := make([][]byte, 0, len(msgs))
-	if cmd.After == nil {
-		slices.Reverse(msgs)
-	}
-	for _, m := range msgs {
-		b := m.Bytes(pollFormat)
-		if budget -= len(b) + 1; budget < 0 {
-			break
-		}
-		bodies = append(bodies, b)
-	}
-	if cmd.After == nil {
-		slices.Reverse(bodies)
+	msgs = hub.Fit(msgs, cmd.After == nil, room/2-256, func(m *hub.Message) int { return len(m.Bytes(pollFormat)) + 1 })
+	bodies := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		bodies[i] = m.Bytes(pollFormat)
 	}
 	c.send(wsFrame(protocol.AppendHistoryReply(nil, cmd.ID, top, bodies)))
 	return nil

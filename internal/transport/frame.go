@@ -17,6 +17,9 @@ const (
 	opPong  = 0xA
 )
 
+// maxWSHeader is the longest unmasked server frame header.
+const maxWSHeader = 10
+
 // wsHeaderLen is the length of an unmasked server frame header.
 func wsHeaderLen(n int) int {
 	switch {
@@ -68,8 +71,13 @@ var wsPingFrame = wsControl(opPing, nil)
 // once per message per node and shared by every subscriber.
 var (
 	wsFormat = hub.NewFormat(func(m *hub.Message) []byte {
-		p := appendPayload(make([]byte, 0, 64+len(m.Channel)+len(m.Data)), m, true)
-		return wsFrame(p)
+		// One allocation: the payload is built after room for the longest
+		// header, and the header goes just before it.
+		b := appendPayload(make([]byte, maxWSHeader, maxWSHeader+96+len(m.Channel)+len(m.Data)), m, true)
+		n := len(b) - maxWSHeader
+		start := maxWSHeader - wsHeaderLen(n)
+		appendWSHeader(b[start:start], opText, n)
+		return b[start:]
 	})
 	sseFormat = hub.NewFormat(func(m *hub.Message) []byte {
 		if m.Notice != nil {

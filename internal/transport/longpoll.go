@@ -452,14 +452,7 @@ func (sess *session) Deliver(m *hub.Message) {
 	if sess.cursor != nil {
 		sess.curMu.Lock()
 		defer sess.curMu.Unlock()
-		if i, ok := sess.cursor.index(m.Channel); ok {
-			switch {
-			case m.Notice != nil && m.Notice.History && !m.Notice.Recovered:
-				sess.cursor.set(i, m.Notice.Position)
-			case m.Pos != nil:
-				sess.cursor.set(i, *m.Pos)
-			}
-		}
+		sess.cursor.follow(m)
 	}
 	switch sess.out.push(m.Bytes(pollFormat), true) {
 	case overflow:

@@ -68,9 +68,18 @@ func (s *Server) newCursor(chans []string) *streamCursor {
 	return c
 }
 
-func (c *streamCursor) index(ch string) (int, bool) {
-	i, ok := c.idx[ch]
-	return i, ok
+// follow moves the cursor past m: a message's position, or the position
+// a recovery notice that could not recover leaves the client at. (A
+// recovered notice is followed by the replay, which moves it.)
+func (c *streamCursor) follow(m *hub.Message) {
+	i, ok := c.idx[m.Channel]
+	switch {
+	case !ok:
+	case m.Notice != nil && m.Notice.History && !m.Notice.Recovered:
+		c.set(i, m.Notice.Position)
+	case m.Pos != nil:
+		c.set(i, *m.Pos)
+	}
 }
 
 // set moves channel i to pos; channels without history stay as they are.

@@ -155,14 +155,7 @@ func (c *sseConn) Deliver(m *hub.Message) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if i, ok := c.cursor.index(m.Channel); ok {
-		switch {
-		case m.Notice != nil && m.Notice.History && !m.Notice.Recovered:
-			c.cursor.set(i, m.Notice.Position)
-		case m.Pos != nil:
-			c.cursor.set(i, *m.Pos)
-		}
-	}
+	c.cursor.follow(m)
 	c.s.deliver(&c.out, appendSSEID(frame, c.cursor.positions), c)
 }
 
