@@ -228,14 +228,17 @@ func TestConnectCountsFailures(t *testing.T) {
 }
 
 // TestIdleAnswersPings holds connections past several server pings: a
-// client that did not answer them would be cut off with 3005.
+// client that did not answer them would be cut off with 3005 within ping
+// interval + pong timeout (1.2s) of its last frame, well inside the hold.
+// The pong timeout leaves a loaded machine (the race detector, parallel
+// tests) a second to answer each ping.
 func TestIdleAnswersPings(t *testing.T) {
 	t.Parallel()
 	gws, _ := cluster(t, func(c *config.Config) {
-		c.PingInterval = 100 * time.Millisecond
-		c.PongTimeout = 100 * time.Millisecond
+		c.PingInterval = 200 * time.Millisecond
+		c.PongTimeout = time.Second
 	})
-	rep, err := Idle(context.Background(), Options{URLs: gws, Conns: 100, Channels: 5, Hold: time.Second})
+	rep, err := Idle(context.Background(), Options{URLs: gws, Conns: 100, Channels: 5, Hold: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
