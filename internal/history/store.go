@@ -287,7 +287,7 @@ func (s *Store) publishOnce(ctx context.Context, r *rule, ch string, data []byte
 	m.Header.Set(HeaderOffset, strconv.FormatUint(next.Offset, 10))
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(t.seq, 10))
 	if key != "" {
-		m.Header.Set(jetstream.MsgIDHeader, ch+":"+key)
+		m.Header.Set(jetstream.MsgIDHeader, dedupeID(ch, key))
 	}
 	ack, err := s.opts.JS.PublishMsg(ctx, m)
 	var apiErr *jetstream.APIError
@@ -323,6 +323,14 @@ func (s *Store) publishOnce(ctx context.Context, r *rule, ch string, data []byte
 		s.forget(ch)
 		return pos, false, false, fmt.Errorf("history: publish to %s: %w", ch, err)
 	}
+}
+
+// dedupeID is the JetStream message id of a publish with an idempotency
+// key: the channel's length, the channel and the key. Channel and key may
+// both hold ':', so the length keeps two distinct pairs from ever having
+// one id ("a:b" with "k" and "a" with "b:k").
+func dedupeID(ch, key string) string {
+	return strconv.Itoa(len(ch)) + ":" + ch + ":" + key
 }
 
 // NewEpoch returns a fresh epoch: 10 random letters and digits.

@@ -187,12 +187,36 @@ func TestStoreIdempotencyKey(t *testing.T) {
 	if err != nil || !dup || again != first {
 		t.Fatalf("retry = %+v dup=%v err=%v, want %+v as a duplicate", again, dup, err, first)
 	}
-	// The same key on another channel is another message.
 	if _, dup, err := a.Publish(ctx, "c", []byte(`"z"`), "k3"); err != nil || dup {
 		t.Fatal(dup, err)
 	}
 	if last, _ := a.Last(ctx, "c"); last.Offset != 3 {
 		t.Fatalf("last offset %d, want 3 (the retry stored nothing)", last.Offset)
+	}
+}
+
+// TestStoreIdempotencyKeysOfDistinctChannelsNeverMeet publishes pairs of
+// (channel, key) that a plain "channel:key" id would confuse, since both
+// may hold ':'; each is a message of its own.
+func TestStoreIdempotencyKeysOfDistinctChannelsNeverMeet(t *testing.T) {
+	_, connect := startJetStream(t)
+	s := newStore(t, connect(), "*=100")
+	ctx := context.Background()
+	pairs := []struct{ ch, key string }{
+		{"a:b", "k"}, {"a", "b:k"}, {"a:b:k", "x"}, {"a:b", "k:x"}, {"2:a", "b"}, {"2", "a:b"},
+	}
+	stored := map[string]uint64{}
+	for _, p := range pairs {
+		pos, dup, err := s.Publish(ctx, p.ch, []byte(`"`+p.key+`"`), p.key)
+		stored[p.ch]++
+		if err != nil || dup || pos.Offset != stored[p.ch] {
+			t.Fatalf("publish to %q with key %q = %+v, dup %v, %v; want offset %d, not a duplicate", p.ch, p.key, pos, dup, err, stored[p.ch])
+		}
+	}
+	for _, p := range pairs[:2] {
+		if _, dup, err := s.Publish(ctx, p.ch, []byte(`"again"`), p.key); err != nil || !dup {
+			t.Fatalf("retry to %q with key %q: dup %v, %v; want a duplicate", p.ch, p.key, dup, err)
+		}
 	}
 }
 
