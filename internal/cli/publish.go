@@ -67,25 +67,21 @@ are printed and the exit status is 1.`,
 	return cmd
 }
 
-// publishRequest is the body of a request to /api/publish or /api/broadcast.
-// publishRequest is the body of a publish or broadcast request, without
-// its data, which is spliced in as given (json.Marshal would compact it).
-type publishRequest struct {
-	Channel  string   `json:"channel,omitempty"`
-	Channels []string `json:"channels,omitempty"`
-	Key      string   `json:"idempotency_key,omitempty"`
-}
-
 func publish(cmd *cobra.Command, o publishOptions, args []string) error {
-	req := publishRequest{Key: o.key}
+	target, err := json.Marshal(args[0])
 	path := "/api/publish"
+	field := "channel"
 	if cmd.Flags().Changed("channels") {
 		if len(o.channels) == 0 {
 			return usagef("--channels: give at least one channel")
 		}
-		req.Channels, path = o.channels, "/api/broadcast"
+		target, err = json.Marshal(o.channels)
+		path, field = "/api/broadcast", "channels"
 	} else {
-		req.Channel, args = args[0], args[1:]
+		args = args[1:]
+	}
+	if err != nil {
+		return err
 	}
 	data, err := readData(cmd, args[0])
 	if err != nil {
@@ -95,12 +91,7 @@ func publish(cmd *cobra.Command, o publishOptions, args []string) error {
 	if err != nil {
 		return err
 	}
-	head, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	body := append(append(head[:len(head)-1], `,"data":`...), data...)
-	body = append(body, '}')
+	body := requestBody(field, target, o.key, data)
 
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
@@ -131,6 +122,19 @@ func publish(cmd *cobra.Command, o publishOptions, args []string) error {
 		}
 	}
 	return nil
+}
+
+// requestBody builds a publish or broadcast body: field ("channel" or
+// "channels") holding target (already JSON), the idempotency key if any,
+// and data as given, white space included (json.Marshal would compact it).
+func requestBody(field string, target []byte, key string, data []byte) []byte {
+	b := append([]byte(`{"`+field+`":`), target...)
+	if key != "" {
+		k, _ := json.Marshal(key) // a string always marshals
+		b = append(append(b, `,"idempotency_key":`...), k...)
+	}
+	b = append(append(b, `,"data":`...), data...)
+	return append(b, '}')
 }
 
 // readData returns the message data given as arg, or read from standard

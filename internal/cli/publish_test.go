@@ -85,6 +85,25 @@ func TestPublish(t *testing.T) {
 			wantPath: "/api/broadcast",
 			wantBody: `{"channels":["news","alerts"],"data":42}`,
 		},
+		{
+			// The node answers invalid_channel; the body must still be JSON.
+			name:     "empty channel",
+			args:     []string{"", "1"},
+			wantPath: "/api/publish",
+			wantBody: `{"channel":"","data":1}`,
+		},
+		{
+			name:     "channel needing escapes",
+			args:     []string{`a"b\c`, "1"},
+			wantPath: "/api/publish",
+			wantBody: `{"channel":"a\"b\\c","data":1}`,
+		},
+		{
+			name:     "idempotency key",
+			args:     []string{"--idempotency-key", `k"1`, "news", "1"},
+			wantPath: "/api/publish",
+			wantBody: `{"channel":"news","idempotency_key":"k\"1","data":1}`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
