@@ -1,6 +1,10 @@
 package protocol
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
 
 // DefaultMaxChannelLength is the longest channel name accepted unless
 // configured otherwise.
@@ -47,7 +51,7 @@ func ValidateChannel(name string, maxLen int) *Error {
 			continue
 		}
 		if !channelByte[c] {
-			return &Error{Code: CodeInvalidChannel, Message: fmt.Sprintf("channel %q holds %q at byte %d; allowed: A-Z a-z 0-9 _ - : = @ / , ~ + # ! and '.' between tokens", name, rune(c), i)}
+			return &Error{Code: CodeInvalidChannel, Message: fmt.Sprintf("channel %q holds %s at byte %d; allowed: A-Z a-z 0-9 _ - : = @ / , ~ + # ! and '.' between tokens", name, quoteAt(name, i), i)}
 		}
 		prevDot = false
 	}
@@ -55,4 +59,15 @@ func ValidateChannel(name string, maxLen int) *Error {
 		return &Error{Code: CodeInvalidChannel, Message: fmt.Sprintf("channel %q ends with '.'", name)}
 	}
 	return nil
+}
+
+// quoteAt quotes the character that starts at byte i of s: the whole UTF-8
+// sequence ('ï', not the 'Ã' its first byte would make), or, where s is
+// not valid UTF-8, the byte itself ('\xff').
+func quoteAt(s string, i int) string {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("'\\x%02x'", s[i])
+	}
+	return strconv.QuoteRune(r)
 }

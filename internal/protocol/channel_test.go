@@ -145,6 +145,26 @@ func TestValidateChannelMessageIsSafe(t *testing.T) {
 	}
 }
 
+// TestValidateChannelNamesTheCharacter checks that the refusal quotes the
+// character a person typed, whole, wherever it is multi-byte.
+func TestValidateChannelNamesTheCharacter(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ name, want string }{
+		{"naïve", `holds 'ï' at byte 2`},
+		{"a.日本", `holds '日' at byte 2`},
+		{"chat.🙂", `holds '🙂' at byte 5`},
+		{"a*", `holds '*' at byte 1`},
+		{"a\xffb", `holds '\xff' at byte 1`},
+		{"a b", `holds ' ' at byte 1`},
+		{"a\nb", `holds '\n' at byte 1`},
+	} {
+		err := protocol.ValidateChannel(tt.name, protocol.DefaultMaxChannelLength)
+		if err == nil || !strings.Contains(err.Message, tt.want) {
+			t.Errorf("ValidateChannel(%q) = %v, want a message that %s", tt.name, err, tt.want)
+		}
+	}
+}
+
 // channelRule is the documented channel syntax, written independently of
 // the table ValidateChannel uses.
 var channelRule = regexp.MustCompile(`^[A-Za-z0-9_\-:=@/,~+#!]+(\.[A-Za-z0-9_\-:=@/,~+#!]+)*$`)
