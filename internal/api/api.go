@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -137,7 +136,7 @@ func (a *API) authorize(r *http.Request) *protocol.Error {
 		}
 		return nil
 	}
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token, ok := protocol.BearerToken(r)
 	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.Key)) != 1 {
 		return protocol.NewError(protocol.CodeUnauthorized, "missing or wrong API key (Authorization: Bearer <key>)")
 	}

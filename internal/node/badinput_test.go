@@ -221,12 +221,15 @@ func TestBadInputAPIKey(t *testing.T) {
 		{name: "wrong key", hdr: auth("Bearer wrong"), status: http.StatusUnauthorized, code: "unauthorized"},
 		{name: "key prefix", hdr: auth("Bearer s3cret"), status: http.StatusUnauthorized, code: "unauthorized"},
 		{name: "key plus more", hdr: auth("Bearer s3cret-key2"), status: http.StatusUnauthorized, code: "unauthorized"},
-		{name: "two spaces", hdr: auth("Bearer  s3cret-key"), status: http.StatusUnauthorized, code: "unauthorized"},
-		{name: "lower-case scheme", hdr: auth("bearer s3cret-key"), status: http.StatusUnauthorized, code: "unauthorized"},
+		{name: "scheme glued to key", hdr: auth("Bearers3cret-key"), status: http.StatusUnauthorized, code: "unauthorized"},
 		{name: "no scheme", hdr: auth("s3cret-key"), status: http.StatusUnauthorized, code: "unauthorized"},
 		{name: "basic scheme", hdr: auth("Basic s3cret-key"), status: http.StatusUnauthorized, code: "unauthorized"},
 		{name: "key in another header", hdr: http.Header{"X-Api-Key": {"s3cret-key"}}, status: http.StatusUnauthorized, code: "unauthorized"},
 		{name: "right key", hdr: auth("Bearer s3cret-key"), status: http.StatusOK},
+		// The scheme is not case-sensitive, and may be followed by several spaces.
+		{name: "lower-case scheme", hdr: auth("bearer s3cret-key"), status: http.StatusOK},
+		{name: "upper-case scheme", hdr: auth("BEARER s3cret-key"), status: http.StatusOK},
+		{name: "two spaces", hdr: auth("Bearer  s3cret-key"), status: http.StatusOK},
 	}
 	for _, path := range []string{"/api/publish", "/api/broadcast"} {
 		b := body

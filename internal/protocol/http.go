@@ -1,6 +1,9 @@
 package protocol
 
-import "net/http"
+import (
+	"net/http"
+	"strings"
+)
 
 // HTTPStatus maps an error code to the HTTP status that carries it. It is
 // the one place where that mapping lives.
@@ -34,4 +37,16 @@ func WriteHTTPError(w http.ResponseWriter, err *Error) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(HTTPStatus(err.Code))
 	_, _ = w.Write(append(AppendErrorBody(nil, err), '\n'))
+}
+
+// BearerToken returns the credentials of an "Authorization: Bearer <token>"
+// header. The scheme is matched without regard to case, and the spaces
+// after it may be several (RFC 9110, section 11.4).
+func BearerToken(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != ""
 }
