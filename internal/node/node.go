@@ -171,6 +171,7 @@ func (n *Node) Start() error {
 		api.New(opts).Register(mux)
 	}
 	n.registerWeb(mux)
+	mux.HandleFunc("/", n.notFound)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
