@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldrt/herald/internal/hub"
+	"github.com/heraldrt/herald/internal/logs"
 	"github.com/heraldrt/herald/internal/metrics"
 	"github.com/heraldrt/herald/internal/protocol"
 )
@@ -61,15 +62,20 @@ const maxBroadcastChannels = 1024
 
 // API is the HTTP publish API.
 type API struct {
-	opts Options
+	opts   Options
+	failed logs.Every // "publish failed": once per interval, not per request
 }
+
+// failedLog is how often failed publishes are logged: an outage fails
+// every request, and one line per request would flood the log.
+const failedLog = 10 * time.Second
 
 // New returns the publish API.
 func New(opts Options) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{opts: opts}
+	return &API{opts: opts, failed: logs.Every{Interval: failedLog}}
 }
 
 // Register adds the API endpoints to mux.
@@ -279,7 +285,7 @@ func (a *API) send(ctx context.Context, channels []string, data []byte, key stri
 	for _, ch := range channels {
 		pos, dup, err := a.opts.Publisher.Publish(ctx, ch, data, key)
 		if err != nil {
-			a.opts.Logger.Warn("publish failed", "channel", ch, "err", err)
+			a.failed.Log(a.opts.Logger, slog.LevelWarn, "publish failed", "channel", ch, "err", err)
 			return nil, protocol.NewError(protocol.CodeUnavailable, "cannot publish to "+ch+" now: "+err.Error())
 		}
 		if !dup {

@@ -8,13 +8,16 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/heraldrt/herald/internal/history"
+	"github.com/heraldrt/herald/internal/logs"
 	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -86,11 +89,16 @@ type Bus struct {
 	wg      sync.WaitGroup
 
 	closing    atomic.Bool
+	down       atomic.Int64 // unix nanoseconds since which NATS is unreachable; 0 while connected
+	unreached  logs.Every   // "cannot reach NATS", at once and then now and then
 	watches    atomic.Int64
 	reconnects atomic.Uint64
 	invalid    atomic.Uint64
 	slow       atomic.Uint64
 }
+
+// unreachableLog is how often a node that cannot reach NATS says so again.
+const unreachableLog = 30 * time.Second
 
 // workerQueue is the depth of each delivery worker's queue. A worker that
 // falls this far behind makes NATS drop messages for it (counted as slow
@@ -111,6 +119,8 @@ func Start(opts Options) (*Bus, error) {
 		seed:   maphash.MakeSeed(),
 		done:   make(chan struct{}),
 	}
+	b.unreached.Interval = unreachableLog
+	b.down.Store(time.Now().UnixNano())
 	n := max(2, runtime.GOMAXPROCS(0))
 	b.workers = make([]chan *nats.Msg, n)
 	for i := range b.workers {
@@ -126,13 +136,26 @@ func Start(opts Options) (*Bus, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.PingInterval(10 * time.Second),
 		nats.MaxPingsOutstanding(3),
-		nats.ConnectHandler(func(*nats.Conn) { b.log.Info("NATS connected") }),
+		// Nothing is buffered while NATS is away: a publish fails at once,
+		// and one that was answered as failed is never sent later.
+		nats.ReconnectBufSize(-1),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			b.up()
+			b.log.Info("NATS connected", "server", nc.ConnectedUrlRedacted())
+		}),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			b.down.Store(time.Now().UnixNano())
 			if !b.closing.Load() {
 				b.log.Warn("NATS disconnected; reconnecting", "err", err)
 			}
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if !b.closing.Load() {
+				b.unreached.Log(b.log, slog.LevelWarn, "cannot reach NATS; retrying", "nats", redact(opts.URL), "for", b.downFor(), "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.up()
 			b.reconnects.Add(1)
 			b.log.Info("NATS reconnected", "server", nc.ConnectedUrlRedacted())
 			if b.opts.Reconnected != nil {
@@ -173,7 +196,38 @@ func Start(opts Options) (*Bus, error) {
 		return nil, fmt.Errorf("bus: connect to NATS: %w", err)
 	}
 	b.nc = nc
+	if nc.IsConnected() {
+		b.up()
+	}
 	return b, nil
+}
+
+// up records that NATS is reachable again.
+func (b *Bus) up() {
+	b.down.Store(0)
+	b.unreached.Reset()
+}
+
+// downFor is how long NATS has been unreachable, rounded for logs.
+func (b *Bus) downFor() time.Duration {
+	since := b.down.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since)).Round(time.Second)
+}
+
+// redact drops user names, passwords and tokens from a list of NATS URLs,
+// for logs.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // backoff is the delay before reconnect attempt n: exponential from 250ms

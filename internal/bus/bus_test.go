@@ -1,8 +1,11 @@
 package bus_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,14 +123,43 @@ func TestDeliversJSONAndDropsTheRest(t *testing.T) {
 }
 
 func TestStartsWhileExternalNATSIsDown(t *testing.T) {
-	// Nothing listens on this port: the bus starts and keeps trying.
-	b := start(t, bus.Options{Name: "n", Prefix: "p", Handler: func(string, []byte, *protocol.Position) {}, URL: "nats://127.0.0.1:1"})
+	// Nothing listens on this port: the bus starts and keeps trying, and
+	// says so at once (and again now and then), without its password.
+	var logged logBuffer
+	b := start(t, bus.Options{
+		Name: "n", Prefix: "p", Handler: func(string, []byte, *protocol.Position) {},
+		URL: "nats://herald:s3cret@127.0.0.1:1", Logger: slog.New(slog.NewTextHandler(&logged, nil)),
+	})
 	if b.Connected() {
 		t.Fatal("connected to nothing")
 	}
 	if err := b.Publish("x", []byte("1")); err != bus.ErrNotConnected {
 		t.Fatalf("Publish while down = %v, want ErrNotConnected", err)
 	}
+	eventually(t, "a warning that NATS cannot be reached", func() bool {
+		return strings.Contains(logged.String(), "cannot reach NATS")
+	})
+	if out := logged.String(); !strings.Contains(out, "nats://127.0.0.1:1") || strings.Contains(out, "s3cret") {
+		t.Errorf("the warning should name the URL without its password:\n%s", out)
+	}
+}
+
+// logBuffer collects log output written from several goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 // TestPositionFromHeaders checks that a message carrying valid history

@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"errors"
 
 	"github.com/heraldrt/herald/internal/protocol"
 )
@@ -10,7 +11,13 @@ import (
 type Bus interface {
 	// Publish sends data, one valid JSON value, to channel.
 	Publish(channel string, data []byte) error
+	// Connected reports whether the NATS connection is up.
+	Connected() bool
 }
+
+// ErrNotConnected is a publish refused at once because NATS is away. The
+// message was not sent and never will be: it is safe to retry.
+var ErrNotConnected = errors.New("NATS is not connected")
 
 // Router publishes each message the way its channel needs: into history
 // (which delivers it live once stored) when the channel keeps history,
@@ -24,6 +31,11 @@ type Router struct {
 // keeps history. key, when set, makes retries of one publish count once;
 // it needs a channel that keeps history.
 func (r *Router) Publish(ctx context.Context, ch string, data []byte, key string) (*protocol.Position, bool, error) {
+	if !r.Bus.Connected() {
+		// Fail fast: a history publish would otherwise wait out its
+		// deadline for an answer that cannot come.
+		return nil, false, ErrNotConnected
+	}
 	if r.Store == nil || !r.Store.Keeps(ch) {
 		if key != "" {
 			return nil, false, ErrNoHistory

@@ -102,6 +102,18 @@ func publish(t testing.TB, addr, path, body string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// get sends a GET and returns the status and body.
+func get(t testing.TB, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 func mustPublish(t testing.TB, addr, channel, data string) {
 	t.Helper()
 	status, body := publish(t, addr, "/api/publish", `{"channel":"`+channel+`","data":`+data+`}`)

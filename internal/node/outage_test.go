@@ -1,12 +1,19 @@
 package node_test
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldrt/herald/internal/node"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -14,9 +21,16 @@ import (
 // startNATS runs a standalone NATS server on addr, as a user's own NATS.
 func startNATS(t *testing.T, addr string) *server.Server {
 	t.Helper()
+	return startNATSWith(t, addr, "")
+}
+
+// startNATSWith runs a standalone NATS server on addr, with JetStream
+// keeping its data in storeDir when that is set.
+func startNATSWith(t *testing.T, addr, storeDir string) *server.Server {
+	t.Helper()
 	host, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
-	ns, err := server.NewServer(&server.Options{Host: host, Port: p, NoSigs: true, NoLog: true})
+	ns, err := server.NewServer(&server.Options{Host: host, Port: p, NoSigs: true, NoLog: true, JetStream: storeDir != "", StoreDir: storeDir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,4 +80,100 @@ func TestNATSOutageAndRecovery(t *testing.T) {
 	if got := metric(t, n.Addr(), "herald_nats_reconnects_total"); got < 1 {
 		t.Fatalf("herald_nats_reconnects_total = %v", got)
 	}
+}
+
+// TestHistoryPublishDuringOutageFailsFastAndIsNeverStored publishes to a
+// history channel while the node's NATS is down: the publish is refused at
+// once, not after its deadline, and is not sent once NATS is back (it was
+// answered as failed, so a client that retries would store it twice).
+// Failed publishes are logged once per interval, not once per request.
+func TestHistoryPublishDuringOutageFailsFastAndIsNeverStored(t *testing.T) {
+	natsAddr, store := freeAddr(t), t.TempDir()
+	ns := startNATSWith(t, natsAddr, store)
+	cfg := historyConfig(t, "outage-history")
+	cfg.NATSURL = "nats://" + natsAddr
+	var logBuf syncBuffer
+	n, err := node.New(cfg, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	waitHistory(t, n)
+	const ch = "news.outage"
+	epoch := publishRange(t, n.Addr(), ch, 1, 2)
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	eventually(t, 10*time.Second, "the node to see the outage", func() bool { return !n.Bus().Connected() })
+	for i := range 20 {
+		start := time.Now()
+		status, body := publish(t, n.Addr(), "/api/publish", `{"channel":"`+ch+`","data":"during"}`)
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
+			t.Fatalf("publish %d during the outage: %d %s, want 503 unavailable", i, status, body)
+		}
+		// Its deadline is --write-timeout (10s): an answer well before it
+		// means the node did not wait for JetStream.
+		if took := time.Since(start); took > cfg.WriteTimeout/2 {
+			t.Fatalf("publish %d during the outage took %s, want a fast failure", i, took)
+		}
+	}
+	if lines := strings.Count(logBuf.String(), "publish failed"); lines != 1 {
+		t.Errorf("%d 'publish failed' lines for 20 failed publishes, want 1:\n%s", lines, logBuf.String())
+	}
+
+	startNATSWith(t, natsAddr, store)
+	eventually(t, 30*time.Second, "a publish after NATS is back", func() bool {
+		status, _ := publish(t, n.Addr(), "/api/publish", `{"channel":"`+ch+`","data":{"n":3},"idempotency_key":"after"}`)
+		return status == http.StatusOK
+	})
+	// Had a failed publish been kept and sent on reconnect, it would have
+	// been stored first, and "after" would not be offset 3.
+	status, body := get(t, "http://"+n.Addr()+"/api/history?channel="+ch)
+	if status != http.StatusOK {
+		t.Fatalf("history: %d %s", status, body)
+	}
+	var h struct {
+		Offset   uint64 `json:"offset"`
+		Messages []struct {
+			Epoch  string          `json:"epoch"`
+			Offset uint64          `json:"offset"`
+			Data   json.RawMessage `json:"data"`
+		} `json:"messages"`
+	}
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Offset != 3 || len(h.Messages) != 3 {
+		t.Fatalf("history after the outage: %s; want offsets 1-3, nothing from the outage", body)
+	}
+	for i, m := range h.Messages {
+		if m.Epoch != epoch || m.Offset != uint64(i+1) || strings.Contains(string(m.Data), "during") {
+			t.Fatalf("history after the outage: %s; want offsets 1-3, nothing from the outage", body)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
