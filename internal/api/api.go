@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -41,7 +43,10 @@ type History interface {
 
 // Options configure the API.
 type Options struct {
-	Key              string // bearer key; empty: loopback clients only
+	Key string // bearer key; empty: loopback clients only
+	// AllowedOrigins are the browser origins whose pages may call the API
+	// (--allowed-origins); empty: pages of the node's own host only.
+	AllowedOrigins   []string
 	MaxMessageBytes  int
 	MaxChannelLength int
 	Publisher        Publisher
@@ -114,6 +119,10 @@ func (a *API) guard(h handler) http.Handler {
 			protocol.WriteHTTPError(w, perr)
 			return
 		}
+		if r.Method == http.MethodPost && !jsonBody(r) {
+			protocol.WriteHTTPError(w, protocol.NewError(protocol.CodeUnsupportedMedia, "send the body as JSON, with Content-Type: application/json"))
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(a.opts.MaxMessageBytes+bodyOverhead)))
 		if err != nil {
 			var tooBig *http.MaxBytesError
@@ -135,27 +144,67 @@ func (a *API) guard(h handler) http.Handler {
 	})
 }
 
+// authorize lets a request in: with a key, one that carries it; without,
+// one from this machine, addressed to it by a loopback name. A browser
+// page may call the API only from an allowed origin, so that a page on
+// another site, open in a browser on this machine, cannot use a keyless
+// API (nor reach it by DNS rebinding, which gives its own host name).
 func (a *API) authorize(r *http.Request) *protocol.Error {
 	if a.opts.Key == "" {
 		if !fromLoopback(r) {
 			return protocol.NewError(protocol.CodeForbidden, "this node has no --api-key, so its API only answers loopback clients")
 		}
-		return nil
-	}
-	token, ok := protocol.BearerToken(r)
-	if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.Key)) != 1 {
+		if !loopbackName(hostOf(r.Host)) {
+			return protocol.NewError(protocol.CodeForbidden, "this node has no --api-key, so its API only answers requests addressed to localhost, 127.0.0.1 or [::1], not "+strconv.Quote(r.Host))
+		}
+	} else if token, ok := protocol.BearerToken(r); !ok || subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.Key)) != 1 {
 		return protocol.NewError(protocol.CodeUnauthorized, "missing or wrong API key (Authorization: Bearer <key>)")
+	}
+	return a.checkOrigin(r)
+}
+
+// checkOrigin refuses a browser request from a page whose origin is not
+// allowed (--allowed-origins; by default the node's own host).
+func (a *API) checkOrigin(r *http.Request) *protocol.Error {
+	if !protocol.OriginAllowed(r, a.opts.AllowedOrigins) {
+		return protocol.NewError(protocol.CodeForbidden, "pages of origin "+strconv.Quote(r.Header.Get("Origin"))+" may not call this API (see --allowed-origins)")
 	}
 	return nil
 }
 
+// jsonBody reports whether the request says its body is JSON. Browsers
+// send other sites' form posts as text/plain or form data without asking
+// first; JSON they send cross-site only after a preflight, which this API
+// never answers.
+func jsonBody(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
+// fromLoopback reports whether the request's peer is on this machine.
 func fromLoopback(r *http.Request) bool {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
+	return err == nil && loopback(host)
+}
+
+// hostOf returns the host of host:port, or hostport itself without a port.
+func hostOf(hostport string) string {
+	if host, _, err := net.SplitHostPort(hostport); err == nil {
+		return host
 	}
+	return hostport
+}
+
+func loopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackName reports whether a Host header names this machine: localhost
+// (or a name under .localhost, which resolves to it) or a loopback address.
+func loopbackName(host string) bool {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	return host == "localhost" || strings.HasSuffix(host, ".localhost") || loopback(host)
 }
 
 type publishRequest struct {
@@ -373,6 +422,10 @@ const PingChannel = "updates"
 // to a channel through Herald and answers. It takes no key: it is a demo
 // endpoint, off unless --ping is set.
 func (a *API) ping(w http.ResponseWriter, r *http.Request) {
+	if perr := a.checkOrigin(r); perr != nil {
+		protocol.WriteHTTPError(w, perr)
+		return
+	}
 	now := time.Now()
 	msg, _ := json.Marshal(struct {
 		SendTime string `json:"sendTime"`

@@ -55,7 +55,7 @@ by default a temporary directory removed on exit.`,
 			fmt.Fprintf(out, "  Dashboard:  %s/\n", d.URL)
 			fmt.Fprintf(out, "  Gateways:   node1 on %s, node2 on %s\n", d.Gateways[0].Addr(), d.Gateways[1].Addr())
 			fmt.Fprintf(out, "  History:    %s, kept in %s\n", strings.Join(d.History, " "), d.DataDir)
-			fmt.Fprintf(out, "  Publish:    curl -X POST %s/api/publish -d '{\"channel\":\"updates\",\"data\":{\"hello\":\"world\"}}'\n\n", d.URL)
+			fmt.Fprintf(out, "  Publish:    curl -X POST %s/api/publish -H 'Content-Type: application/json' -d '{\"channel\":\"updates\",\"data\":{\"hello\":\"world\"}}'\n\n", d.URL)
 			fmt.Fprintf(out, "Press Ctrl-C to stop.\n")
 			<-cmd.Context().Done()
 			fmt.Fprintf(out, "Stopping...\n")

@@ -38,15 +38,27 @@ type badCall struct {
 }
 
 // badDo sends a request and returns the status, the code of a JSON error
-// body ("" if the body is not one) and the body. A 5xx fails the test.
+// body ("" if the body is not one) and the body. A 5xx fails the test. A
+// POST says its body is JSON unless hdr sets Content-Type (to "": none);
+// a Host header in hdr is sent as the request's Host.
 func badDo(t *testing.T, method, url string, body io.Reader, hdr http.Header) (int, string, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for k, v := range hdr {
 		req.Header[k] = v
+	}
+	if v := req.Header.Get("Content-Type"); v == "" {
+		req.Header.Del("Content-Type")
+	}
+	if h := req.Header.Get("Host"); h != "" {
+		req.Host = h
+		req.Header.Del("Host")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -292,6 +304,8 @@ func TestBadInputAPILoopbackCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest(http.MethodPost, "/api/publish", strings.NewReader(`{"channel":"a","data":1}`))
+		r.Host = "localhost:8080"
+		r.Header.Set("Content-Type", "application/json")
 		r.RemoteAddr = tt.remote
 		r.Header.Set("X-Forwarded-For", "127.0.0.1")
 		w := httptest.NewRecorder()
@@ -301,6 +315,70 @@ func TestBadInputAPILoopbackCheck(t *testing.T) {
 		}
 		if tt.status == http.StatusForbidden && !strings.Contains(w.Body.String(), `"code":"forbidden"`) {
 			t.Errorf("RemoteAddr %q: body %s, want code forbidden", tt.remote, w.Body)
+		}
+	}
+}
+
+// TestBadInputAPICrossSite sends the requests a page on another site,
+// open in a browser on the node's machine, can make: form posts and
+// text/plain bodies need no preflight, and DNS rebinding reaches the node
+// under the attacker's host name. A keyless API refuses them all, while
+// the node's own pages and local backends get through.
+func TestBadInputAPICrossSite(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig("cross-site")
+	cfg.Ping = true
+	keyless := startNode(t, cfg).Addr()
+	keyed := testConfig("cross-site-key")
+	keyed.APIKey = "k3y"
+	withKey := startNode(t, keyed).Addr()
+	_, port, _ := net.SplitHostPort(keyless)
+	pub := `{"channel":"a","data":1}`
+	h := func(kv ...string) http.Header {
+		hdr := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			hdr[kv[i]] = []string{kv[i+1]}
+		}
+		return hdr
+	}
+	const forbidden, media = "forbidden", "unsupported_media_type"
+	tests := []struct {
+		name, addr, method, path, body string
+		hdr                            http.Header
+		status                         int
+		code                           string
+	}{
+		{"text/plain from another site", keyless, "POST", "/api/publish", pub, h("Content-Type", "text/plain", "Origin", "https://evil.example"), 403, forbidden},
+		{"text/plain without origin", keyless, "POST", "/api/publish", pub, h("Content-Type", "text/plain"), 415, media},
+		{"form post", keyless, "POST", "/api/publish", pub, h("Content-Type", "application/x-www-form-urlencoded"), 415, media},
+		{"multipart post", keyless, "POST", "/api/broadcast", pub, h("Content-Type", "multipart/form-data; boundary=x"), 415, media},
+		{"no content type", keyless, "POST", "/api/publish", pub, h("Content-Type", ""), 415, media},
+		{"JSON from another site", keyless, "POST", "/api/publish", pub, h("Origin", "https://evil.example"), 403, forbidden},
+		{"origin null", keyless, "POST", "/api/publish", pub, h("Origin", "null"), 403, forbidden},
+		{"DNS rebinding", keyless, "POST", "/api/publish", pub, h("Host", "evil.example:"+port, "Origin", "http://evil.example:"+port), 403, forbidden},
+		{"DNS rebinding without origin", keyless, "POST", "/api/publish", pub, h("Host", "evil.example:"+port), 403, forbidden},
+		{"rebinding a history read", keyless, "GET", "/api/history?channel=a", "", h("Host", "evil.example:"+port), 403, forbidden},
+		{"ping from another site", keyless, "POST", "/ping", "", h("Origin", "https://evil.example"), 403, forbidden},
+		{"same-origin page", keyless, "POST", "/api/publish", pub, h("Host", "localhost:"+port, "Origin", "http://localhost:"+port), 200, ""},
+		{"same-origin ping", keyless, "POST", "/ping", "", h("Host", "localhost:"+port, "Origin", "http://localhost:"+port), 200, ""},
+		{"local backend", keyless, "POST", "/api/publish", pub, nil, 200, ""},
+		{"JSON with charset", keyless, "POST", "/api/publish", pub, h("Content-Type", "application/json; charset=utf-8"), 200, ""},
+		{"JSON in capitals", keyless, "POST", "/api/publish", pub, h("Content-Type", "Application/JSON"), 200, ""},
+		{"a name under localhost", keyless, "POST", "/api/publish", pub, h("Host", "herald.localhost:"+port), 200, ""},
+		{"IPv6 loopback name", keyless, "POST", "/api/publish", pub, h("Host", "[::1]:"+port), 200, ""},
+		// With a key, any host name, but still no other site's pages.
+		{"key, any host", withKey, "POST", "/api/publish", pub, h("Authorization", "Bearer k3y", "Host", "herald.example.com"), 200, ""},
+		{"key, another site", withKey, "POST", "/api/publish", pub, h("Authorization", "Bearer k3y", "Origin", "https://evil.example"), 403, forbidden},
+		{"key, text/plain", withKey, "POST", "/api/publish", pub, h("Authorization", "Bearer k3y", "Content-Type", "text/plain"), 415, media},
+	}
+	for _, tt := range tests {
+		var body io.Reader
+		if tt.body != "" {
+			body = strings.NewReader(tt.body)
+		}
+		status, code, b := badDo(t, tt.method, "http://"+tt.addr+tt.path, body, tt.hdr)
+		if status != tt.status || code != tt.code {
+			t.Errorf("%s: %d %s %s, want %d %s", tt.name, status, code, b, tt.status, tt.code)
 		}
 	}
 }

@@ -161,7 +161,8 @@ func (n *Node) Start() error {
 	}
 	if cfg.ServesAPI() {
 		opts := api.Options{
-			Key: cfg.APIKey, MaxMessageBytes: cfg.MaxMessageBytes, MaxChannelLength: cfg.MaxChannelLength,
+			Key: cfg.APIKey, AllowedOrigins: cfg.AllowedOrigins,
+			MaxMessageBytes: cfg.MaxMessageBytes, MaxChannelLength: cfg.MaxChannelLength,
 			Publisher: router, Metrics: n.metrics, Logger: n.log, Ping: cfg.Ping,
 			MaxReplay: cfg.HistoryMaxReplay, Timeout: cfg.WriteTimeout,
 		}

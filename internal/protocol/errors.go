@@ -18,6 +18,7 @@ const (
 	CodeNotFound             = "not_found"              // no such endpoint
 	CodeNoHistory            = "no_history"             // the channel keeps no history
 	CodeMethodNotAllowed     = "method_not_allowed"     // wrong HTTP method
+	CodeUnsupportedMedia     = "unsupported_media_type" // an API body not sent as application/json
 	CodeInternal             = "internal"               // a server fault; retry later
 )
 

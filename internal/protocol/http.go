@@ -17,6 +17,8 @@ func HTTPStatus(code string) int {
 		return http.StatusNotFound
 	case CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
+	case CodeUnsupportedMedia:
+		return http.StatusUnsupportedMediaType
 	case CodeSessionExpired, CodeSessionOverflow:
 		return http.StatusGone
 	case CodeUnavailable:

@@ -99,7 +99,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, protocol.NewError(protocol.CodeUnavailable, "node is shutting down; connect to another node"))
 		return false
 	}
-	if !originAllowed(r, s.cfg.AllowedOrigins) {
+	if !protocol.OriginAllowed(r, s.cfg.AllowedOrigins) {
 		writeError(w, protocol.NewError(protocol.CodeForbidden, "origin "+r.Header.Get("Origin")+" is not allowed (see --allowed-origins)"))
 		return false
 	}
