@@ -59,11 +59,13 @@ type Config struct {
 	WriteTimeout     time.Duration `koanf:"write-timeout"`
 
 	// SSE and long-poll.
-	SSEHeartbeat   time.Duration `koanf:"sse-heartbeat"`
-	PollTimeout    time.Duration `koanf:"poll-timeout"`
-	PollMaxTimeout time.Duration `koanf:"poll-max-timeout"`
-	PollSessionTTL time.Duration `koanf:"poll-session-ttl"`
-	PollBuffer     int           `koanf:"poll-buffer"`
+	SSEHeartbeat         time.Duration `koanf:"sse-heartbeat"`
+	PollTimeout          time.Duration `koanf:"poll-timeout"`
+	PollMaxTimeout       time.Duration `koanf:"poll-max-timeout"`
+	PollSessionTTL       time.Duration `koanf:"poll-session-ttl"`
+	PollBuffer           int           `koanf:"poll-buffer"`
+	MaxPollSessions      int           `koanf:"max-poll-sessions"`
+	MaxPollSessionsPerIP int           `koanf:"max-poll-sessions-per-ip"`
 
 	// Publish API.
 	APIKey string `koanf:"api-key"`
@@ -112,8 +114,11 @@ func Default() Config {
 		PollMaxTimeout:   60 * time.Second,
 		PollSessionTTL:   60 * time.Second,
 		PollBuffer:       1000,
-		DrainTimeout:     10 * time.Second,
-		StatsInterval:    time.Second,
+
+		MaxPollSessions:      10_000,
+		MaxPollSessionsPerIP: 100,
+		DrainTimeout:         10 * time.Second,
+		StatsInterval:        time.Second,
 
 		DataDir:           "herald-data",
 		HistoryMaxReplay:  1000,
@@ -222,11 +227,15 @@ func (c *Config) Validate() error {
 		{"max-message-bytes", c.MaxMessageBytes}, {"max-channel-length", c.MaxChannelLength},
 		{"max-subscriptions", c.MaxSubscriptions}, {"queue-messages", c.QueueMessages},
 		{"queue-bytes", c.QueueBytes}, {"poll-buffer", c.PollBuffer},
+		{"max-poll-sessions", c.MaxPollSessions},
 	}
 	for _, p := range positive {
 		if p.val <= 0 {
 			bad("%s: must be greater than 0, got %d", p.name, p.val)
 		}
+	}
+	if c.MaxPollSessionsPerIP < 0 {
+		bad("max-poll-sessions-per-ip: must not be negative (0: no limit), got %d", c.MaxPollSessionsPerIP)
 	}
 	if c.MaxChannelLength > 1024 {
 		bad("max-channel-length: at most 1024, got %d", c.MaxChannelLength)

@@ -408,6 +408,9 @@ var usage = map[string]string{
 	"poll-session-ttl": "how long a long-poll session lives with no request from its client",
 	"poll-buffer":      "messages held for a long-poll session between its requests",
 
+	"max-poll-sessions":        "most long-poll sessions this node holds; more are refused with 503",
+	"max-poll-sessions-per-ip": "most long-poll sessions one client address holds (an IPv6 address counts by its /64); more are refused with 429; 0: no limit",
+
 	"api-key": "`key` the publish API requires as 'Authorization: Bearer <key>'; empty: the API answers loopback clients only (prefer HERALD_API_KEY: flags show in ps)",
 
 	"history":            "keep history for channels matching `PATTERN=SIZE[,TTL]`: SIZE messages per channel, each kept for TTL (default: no age limit); repeat for more rules, the first match wins (--history 'news.*=100,10m'); see docs/history.md",

@@ -47,6 +47,7 @@ type Metrics struct {
 
 	resumes  *prometheus.CounterVec // by outcome: recovered, or the reason it was not
 	replayed prometheus.Counter
+	refused  *prometheus.CounterVec // by the limit that refused: its option's name
 }
 
 // New registers the node's collectors, process and Go runtime metrics.
@@ -79,7 +80,10 @@ func New(src Sources) *Metrics {
 	m.replayed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "herald_history_replayed_total", Help: "Messages replayed to resuming subscribers.",
 	})
-	r.MustRegister(m.connections, m.delivered, m.Published, m.Received, m.Dropped, m.SlowConsumers, m.resumes, m.replayed,
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_limit_refusals_total", Help: "Requests, connections and commands refused by a limit, by the option that sets it.",
+	}, []string{"limit"})
+	r.MustRegister(m.connections, m.delivered, m.Published, m.Received, m.Dropped, m.SlowConsumers, m.resumes, m.replayed, m.refused,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 		gauge("herald_subscriptions", "Client subscriptions on this node.", src.Subscriptions),
@@ -136,6 +140,10 @@ func (m *Metrics) Resumed(outcome string, replayed int) {
 	m.resumes.WithLabelValues(outcome).Inc()
 	m.replayed.Add(float64(replayed))
 }
+
+// Refused counts a refusal by the limit set by the option named limit
+// (such as "max-poll-sessions").
+func (m *Metrics) Refused(limit string) { m.refused.WithLabelValues(limit).Inc() }
 
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -146,7 +146,7 @@ func (n *Node) Start() error {
 	mux.Handle("GET /metrics", n.metrics.Handler())
 	if cfg.ServesClients() {
 		n.transports = transport.New(transport.Deps{
-			Config: cfg, NodeName: cfg.Name, NodeID: n.id,
+			Config: cfg, NodeName: cfg.Name,
 			Hub: h, Publisher: router, NATS: b.Conn(), Subject: b.NodeSubject,
 			Metrics: n.metrics, Logger: n.log,
 		})

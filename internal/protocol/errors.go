@@ -19,6 +19,7 @@ const (
 	CodeNoHistory            = "no_history"             // the channel keeps no history
 	CodeMethodNotAllowed     = "method_not_allowed"     // wrong HTTP method
 	CodeUnsupportedMedia     = "unsupported_media_type" // an API body not sent as application/json
+	CodeTooManyConnections   = "too_many_connections"   // the client's address holds too many connections or sessions
 	CodeInternal             = "internal"               // a server fault; retry later
 )
 

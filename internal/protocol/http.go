@@ -19,6 +19,8 @@ func HTTPStatus(code string) int {
 		return http.StatusMethodNotAllowed
 	case CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
+	case CodeTooManyConnections:
+		return http.StatusTooManyRequests
 	case CodeSessionExpired, CodeSessionOverflow:
 		return http.StatusGone
 	case CodeUnavailable:

@@ -2,9 +2,13 @@ package transport
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -13,30 +17,39 @@ import (
 	"github.com/heraldrt/herald/internal/metrics"
 	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nuid"
 )
 
 // Long-poll sessions live on the node that created them: it holds their
 // subscriptions and buffers messages between polls. A session id is
-// "<node id>.<random>", so a poll that lands on another node is forwarded
-// to the owner over NATS (subject <prefix>.node.<node id>.poll) and
-// answered there; no sticky sessions are needed.
+// "<route>.<secret>": the route is a random token of the owning node (not
+// its name or id), so a poll that lands on another node is forwarded to
+// the owner over NATS (subject <prefix>.node.<route>.poll) and answered
+// there, with no sticky sessions; the secret is 128 bits from crypto/rand,
+// the only thing that grants access to the session. The owner finds a
+// session by a hash of its secret and compares the secret in constant
+// time, and a session answers only polls from the Origin that created it.
 
 // polls is a node's set of long-poll sessions.
 type polls struct {
 	s        *Server
 	sub      *nats.Subscription
+	route    string // this node's part of its session ids
 	nodeJSON []byte // this node's name as a JSON string
+	perIP    *perIP // live sessions by client address
 
 	mu       sync.Mutex
-	sessions map[string]*session
-	wg       sync.WaitGroup // forwarded polls being served
+	sessions map[[sha256.Size]byte]*session // by the hash of their secret; ended ones for a TTL
+	live     int                            // sessions not yet ended
+	wg       sync.WaitGroup                 // forwarded polls being served
 }
 
 // session is one long-poll client.
 type session struct {
 	p        *polls
 	id       string
+	secret   string // the id's second part
+	origin   string // the Origin header of the request that created it
+	addr     netip.Addr
 	channels []string
 	out      outbox
 	wakeup   chan struct{}
@@ -51,8 +64,15 @@ type session struct {
 	ended   *protocol.Error      // set when the session is over
 	goodbye *protocol.Disconnect // set by disconnect, sent with the last poll
 	current *pollTurn            // the poll in progress, if any
+	polls   int                  // polls answered so far, the first included
 	expiry  *time.Timer
 }
+
+// firstPollTTL is how long a session lives after its first response if
+// its client never polls again: a real client polls again at once, and a
+// flood of sessions made and dropped must not hold the node's memory for
+// a whole --poll-session-ttl.
+const firstPollTTL = 10 * time.Second
 
 // pollTurn is one poll of a session; stop ends it early with no messages.
 type pollTurn struct {
@@ -68,6 +88,7 @@ var _ client = (*session)(nil)
 // pollRequest is a poll forwarded to the session's owner.
 type pollRequest struct {
 	Session string `json:"session"`
+	Origin  string `json:"origin,omitempty"` // the poll's Origin header, which must be the session's
 	Timeout int64  `json:"timeout_ms"`
 	Cancel  bool   `json:"cancel,omitempty"` // the client gave up: end its poll without taking messages
 }
@@ -80,14 +101,17 @@ type pollReply struct {
 
 func newPolls(s *Server) *polls {
 	name, _ := json.Marshal(s.NodeName)
-	return &polls{s: s, sessions: make(map[string]*session), nodeJSON: name}
+	return &polls{
+		s: s, route: randomID(routeBytes), nodeJSON: name,
+		sessions: make(map[[sha256.Size]byte]*session), perIP: newPerIP(s.cfg.MaxPollSessionsPerIP),
+	}
 }
 
 func (p *polls) start() error {
 	if p.s.NATS == nil {
 		return nil
 	}
-	sub, err := p.s.NATS.Subscribe(p.s.Subject("poll", p.s.NodeID), func(m *nats.Msg) {
+	sub, err := p.s.NATS.Subscribe(p.s.Subject("poll", p.route), func(m *nats.Msg) {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
@@ -139,7 +163,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocol.NewError(protocol.CodeBadRequest, "give either ?session= or ?channel=, not both: a session remembers its channels"))
 		return
 	case id != "":
-		status, body = s.polls.poll(r.Context(), id, timeout)
+		status, body = s.polls.poll(r.Context(), id, r.Header.Get("Origin"), timeout)
 	default:
 		chans, perr := s.channels(r)
 		if perr != nil {
@@ -153,7 +177,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		sess, perr := s.polls.create(r.Context(), chans, from)
+		sess, perr := s.polls.create(r.Context(), r, chans, from)
 		if perr != nil {
 			writeError(w, perr)
 			return
@@ -169,21 +193,36 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 }
 
 // poll serves a poll of an existing session, here or on its owner.
-func (p *polls) poll(ctx context.Context, id string, timeout time.Duration) (int, []byte) {
-	owner, ok := sessionOwner(id)
+func (p *polls) poll(ctx context.Context, id, origin string, timeout time.Duration) (int, []byte) {
+	route, _, ok := parseSessionID(id)
 	if !ok {
 		return errorReply(protocol.NewError(protocol.CodeSessionExpired, "session id is not valid; start a new session with ?channel="))
 	}
-	if owner == p.s.NodeID {
-		p.mu.Lock()
-		sess := p.sessions[id]
-		p.mu.Unlock()
+	if route == p.route {
+		sess := p.find(id, origin)
 		if sess == nil {
 			return errorReply(expired())
 		}
 		return p.wait(ctx, sess, timeout)
 	}
-	return p.forward(ctx, owner, id, timeout)
+	return p.forward(ctx, route, id, origin, timeout)
+}
+
+// find returns this node's session with id, if the poll comes from the
+// Origin that created it. A wrong secret and a wrong origin both look
+// like a session that does not exist.
+func (p *polls) find(id, origin string) *session {
+	_, secret, ok := parseSessionID(id)
+	if !ok {
+		return nil
+	}
+	p.mu.Lock()
+	sess := p.sessions[sha256.Sum256([]byte(secret))]
+	p.mu.Unlock()
+	if sess == nil || subtle.ConstantTimeCompare([]byte(sess.secret), []byte(secret)) != 1 || sess.origin != origin {
+		return nil
+	}
+	return sess
 }
 
 func expired() *protocol.Error {
@@ -194,26 +233,32 @@ func errorReply(err *protocol.Error) (int, []byte) {
 	return protocol.HTTPStatus(err.Code), append(protocol.AppendErrorBody(nil, err), '\n')
 }
 
-// sessionOwner returns the node id part of a session id.
-func sessionOwner(id string) (string, bool) {
-	owner, rest, ok := strings.Cut(id, ".")
-	if !ok || owner == "" || rest == "" || len(id) > 64 {
-		return "", false
+// parseSessionID splits a session id into its owner's route and its
+// secret, checking their form.
+func parseSessionID(id string) (route, secret string, ok bool) {
+	route, secret, ok = strings.Cut(id, ".")
+	if !ok || len(id) > 64 || !idToken(route) || !idToken(secret) {
+		return "", "", false
 	}
-	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.') {
-			return "", false
+	return route, secret, true
+}
+
+// idToken reports whether s is a non-empty run of base64url characters.
+func idToken(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
 		}
 	}
-	return owner, true
+	return s != ""
 }
 
 // forward sends a poll to the node that owns the session.
-func (p *polls) forward(ctx context.Context, owner, id string, timeout time.Duration) (int, []byte) {
+func (p *polls) forward(ctx context.Context, owner, id, origin string, timeout time.Duration) (int, []byte) {
 	if p.s.NATS == nil {
 		return errorReply(expired())
 	}
-	req, _ := json.Marshal(pollRequest{Session: id, Timeout: timeout.Milliseconds()})
+	req, _ := json.Marshal(pollRequest{Session: id, Origin: origin, Timeout: timeout.Milliseconds()})
 	rctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 	defer cancel()
 	m, err := p.s.NATS.RequestWithContext(rctx, p.s.Subject("poll", owner), req)
@@ -223,7 +268,7 @@ func (p *polls) forward(ctx context.Context, owner, id string, timeout time.Dura
 	case err != nil && ctx.Err() != nil:
 		// The client went away: tell the owner, so that messages arriving
 		// now stay buffered for the client's next poll.
-		stop, _ := json.Marshal(pollRequest{Session: id, Cancel: true})
+		stop, _ := json.Marshal(pollRequest{Session: id, Origin: origin, Cancel: true})
 		_ = p.s.NATS.Publish(p.s.Subject("poll", owner), stop)
 		return errorReply(protocol.NewError(protocol.CodeUnavailable, "poll abandoned"))
 	case err != nil:
@@ -244,21 +289,19 @@ func (p *polls) serveForwarded(m *nats.Msg) {
 	if err := json.Unmarshal(m.Data, &req); err != nil {
 		status, body = errorReply(protocol.NewError(protocol.CodeBadRequest, "bad forwarded poll"))
 	} else if req.Cancel {
-		p.stopPoll(req.Session)
+		p.stopPoll(req.Session, req.Origin)
 		return
 	} else {
 		timeout := min(time.Duration(req.Timeout)*time.Millisecond, p.s.cfg.PollMaxTimeout)
-		status, body = p.poll(context.Background(), req.Session, timeout)
+		status, body = p.poll(context.Background(), req.Session, req.Origin, timeout)
 	}
 	rep, _ := json.Marshal(pollReply{Status: status, Body: body})
 	_ = m.Respond(rep)
 }
 
 // stopPoll ends the poll in progress of a local session, if any.
-func (p *polls) stopPoll(id string) {
-	p.mu.Lock()
-	sess := p.sessions[id]
-	p.mu.Unlock()
+func (p *polls) stopPoll(id, origin string) {
+	sess := p.find(id, origin)
 	if sess == nil {
 		return
 	}
@@ -269,15 +312,32 @@ func (p *polls) stopPoll(id string) {
 	sess.mu.Unlock()
 }
 
-// create starts a session subscribed to chans, resuming each channel from
-// its position in from, if any.
-func (p *polls) create(ctx context.Context, chans []string, from protocol.Cursor) (*session, *protocol.Error) {
-	sess := &session{p: p, id: p.s.NodeID + "." + nuid.Next(), channels: chans, wakeup: make(chan struct{}, 1)}
+// create starts a session for r subscribed to chans, resuming each channel
+// from its position in from, if any. A node holds at most
+// --max-poll-sessions live sessions, and one client address at most
+// --max-poll-sessions-per-ip.
+func (p *polls) create(ctx context.Context, r *http.Request, chans []string, from protocol.Cursor) (*session, *protocol.Error) {
+	secret := randomID(secretBytes)
+	sess := &session{
+		p: p, id: p.route + "." + secret, secret: secret, origin: r.Header.Get("Origin"), addr: clientAddr(r),
+		channels: chans, wakeup: make(chan struct{}, 1),
+	}
+	p.mu.Lock()
+	if p.live >= p.s.cfg.MaxPollSessions {
+		p.mu.Unlock()
+		p.s.Metrics.Refused("max-poll-sessions")
+		return nil, protocol.NewError(protocol.CodeUnavailable, fmt.Sprintf("this node holds its most long-poll sessions (%d, see --max-poll-sessions); try another node", p.s.cfg.MaxPollSessions))
+	}
+	if !p.perIP.acquire(sess.addr) {
+		p.mu.Unlock()
+		p.s.Metrics.Refused("max-poll-sessions-per-ip")
+		return nil, protocol.NewError(protocol.CodeTooManyConnections, fmt.Sprintf("your address holds the most long-poll sessions allowed (%d, see --max-poll-sessions-per-ip); end one first", p.s.cfg.MaxPollSessionsPerIP))
+	}
+	p.live++
+	p.sessions[sha256.Sum256([]byte(secret))] = sess
+	p.mu.Unlock()
 	sess.cursor = p.s.newCursor(chans)
 	sess.out = outbox{maxFrames: p.s.cfg.PollBuffer, maxBytes: p.s.cfg.QueueBytes, wake: sess.wake}
-	p.mu.Lock()
-	p.sessions[sess.id] = sess
-	p.mu.Unlock()
 	p.s.clients.add(sess)
 	p.s.Metrics.Connections(metrics.LongPoll).Inc()
 	_, _, err := p.s.joinChannels(ctx, chans, from, sess, &sess.out, func(i int, pos protocol.Position) {
@@ -316,6 +376,7 @@ func (p *polls) wait(ctx context.Context, sess *session, timeout time.Duration) 
 	}
 	turn := &pollTurn{done: make(chan struct{})}
 	sess.current = turn
+	sess.polls++
 	if sess.expiry != nil {
 		sess.expiry.Stop()
 	}
@@ -350,6 +411,9 @@ func (sess *session) pollDone(turn *pollTurn) {
 	}
 	sess.current = nil
 	ttl := sess.p.s.cfg.PollSessionTTL
+	if sess.polls == 1 {
+		ttl = min(ttl, firstPollTTL)
+	}
 	if sess.expiry == nil {
 		sess.expiry = time.AfterFunc(ttl, func() { sess.end(expired()) })
 	} else {
@@ -420,9 +484,13 @@ func (sess *session) end(err *protocol.Error) {
 	}
 	p.s.clients.remove(sess)
 	p.s.Metrics.Connections(metrics.LongPoll).Dec()
+	p.mu.Lock()
+	p.live--
+	p.mu.Unlock()
+	p.perIP.release(sess.addr)
 	time.AfterFunc(p.s.cfg.PollSessionTTL, func() {
 		p.mu.Lock()
-		delete(p.sessions, sess.id)
+		delete(p.sessions, sha256.Sum256([]byte(sess.secret)))
 		p.mu.Unlock()
 	})
 }

@@ -25,7 +25,6 @@ type Publisher interface {
 type Deps struct {
 	Config    *config.Config
 	NodeName  string
-	NodeID    string // short id, unique per process start; routes long-poll requests
 	Hub       *hub.Hub
 	Publisher Publisher
 	History   HistoryReader // nil when no channel keeps history

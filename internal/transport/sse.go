@@ -9,7 +9,6 @@ import (
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/metrics"
 	"github.com/heraldrt/herald/internal/protocol"
-	"github.com/nats-io/nuid"
 )
 
 // sseConn is one Server-Sent Events client. Its request goroutine is its
@@ -84,7 +83,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	allowCORS(w, r)
 	w.WriteHeader(http.StatusOK)
-	welcome := appendSSEEvent(nil, "welcome", protocol.AppendWelcome(nil, nuid.Next(), s.NodeName, seconds(s.cfg.SSEHeartbeat)))
+	welcome := appendSSEEvent(nil, "welcome", protocol.AppendWelcome(nil, newClientID(), s.NodeName, seconds(s.cfg.SSEHeartbeat)))
 	if c.cursor != nil {
 		welcome = appendSSEID(welcome, initial)
 	}

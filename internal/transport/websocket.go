@@ -18,7 +18,6 @@ import (
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/metrics"
 	"github.com/heraldrt/herald/internal/protocol"
-	"github.com/nats-io/nuid"
 )
 
 // commandOverhead is room for a command's own fields on top of the largest
@@ -74,7 +73,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	c := &wsConn{s: s, conn: conn, id: nuid.Next()}
+	c := &wsConn{s: s, conn: conn, id: newClientID()}
 	c.out = outbox{maxFrames: s.cfg.QueueMessages, maxBytes: s.cfg.QueueBytes, wake: func() { go c.writeLoop() }}
 	var src io.Reader = conn
 	if rw != nil && rw.Reader.Buffered() > 0 {
