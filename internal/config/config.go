@@ -47,16 +47,22 @@ type Config struct {
 	SubjectPrefix string   `koanf:"subject-prefix"`
 
 	// Client-facing limits and protection.
-	AllowedOrigins   []string      `koanf:"allowed-origins"`
-	ClientPublish    []string      `koanf:"client-publish"`
-	MaxMessageBytes  int           `koanf:"max-message-bytes"`
-	MaxChannelLength int           `koanf:"max-channel-length"`
-	MaxSubscriptions int           `koanf:"max-subscriptions"`
-	QueueMessages    int           `koanf:"queue-messages"`
-	QueueBytes       int           `koanf:"queue-bytes"`
-	PingInterval     time.Duration `koanf:"ping-interval"`
-	PongTimeout      time.Duration `koanf:"pong-timeout"`
-	WriteTimeout     time.Duration `koanf:"write-timeout"`
+	AllowedOrigins      []string      `koanf:"allowed-origins"`
+	MaxConnections      int           `koanf:"max-connections"`
+	MaxConnectionsPerIP int           `koanf:"max-connections-per-ip"`
+	ClientCommandRate   int           `koanf:"client-command-rate"`
+	ClientCommandBurst  int           `koanf:"client-command-burst"`
+	ClientPublish       []string      `koanf:"client-publish"`
+	ClientPublishRate   int           `koanf:"client-publish-rate"`
+	ClientPublishBurst  int           `koanf:"client-publish-burst"`
+	MaxMessageBytes     int           `koanf:"max-message-bytes"`
+	MaxChannelLength    int           `koanf:"max-channel-length"`
+	MaxSubscriptions    int           `koanf:"max-subscriptions"`
+	QueueMessages       int           `koanf:"queue-messages"`
+	QueueBytes          int           `koanf:"queue-bytes"`
+	PingInterval        time.Duration `koanf:"ping-interval"`
+	PongTimeout         time.Duration `koanf:"pong-timeout"`
+	WriteTimeout        time.Duration `koanf:"write-timeout"`
 
 	// SSE and long-poll.
 	SSEHeartbeat         time.Duration `koanf:"sse-heartbeat"`
@@ -115,10 +121,14 @@ func Default() Config {
 		PollSessionTTL:   60 * time.Second,
 		PollBuffer:       1000,
 
-		MaxPollSessions:      10_000,
-		MaxPollSessionsPerIP: 100,
-		DrainTimeout:         10 * time.Second,
-		StatsInterval:        time.Second,
+		MaxPollSessions: 10_000,
+
+		ClientCommandRate:  50,
+		ClientCommandBurst: 200,
+		ClientPublishRate:  10,
+		ClientPublishBurst: 20,
+		DrainTimeout:       10 * time.Second,
+		StatsInterval:      time.Second,
 
 		DataDir:           "herald-data",
 		HistoryMaxReplay:  1000,
@@ -234,8 +244,28 @@ func (c *Config) Validate() error {
 			bad("%s: must be greater than 0, got %d", p.name, p.val)
 		}
 	}
-	if c.MaxPollSessionsPerIP < 0 {
-		bad("max-poll-sessions-per-ip: must not be negative (0: no limit), got %d", c.MaxPollSessionsPerIP)
+	for _, z := range []struct {
+		name string
+		val  int
+	}{
+		{"max-connections", c.MaxConnections}, {"max-connections-per-ip", c.MaxConnectionsPerIP},
+		{"max-poll-sessions-per-ip", c.MaxPollSessionsPerIP},
+		{"client-command-rate", c.ClientCommandRate}, {"client-publish-rate", c.ClientPublishRate},
+	} {
+		if z.val < 0 {
+			bad("%s: must not be negative (0: %s), got %d", z.name, zeroMeans(z.name), z.val)
+		}
+	}
+	for _, b := range []struct {
+		name, rate   string
+		burst, limit int
+	}{
+		{"client-command-burst", "client-command-rate", c.ClientCommandBurst, c.ClientCommandRate},
+		{"client-publish-burst", "client-publish-rate", c.ClientPublishBurst, c.ClientPublishRate},
+	} {
+		if b.limit > 0 && b.burst < 1 {
+			bad("%s: must be at least 1 while %s is set, got %d", b.name, b.rate, b.burst)
+		}
 	}
 	if c.MaxChannelLength > 1024 {
 		bad("max-channel-length: at most 1024, got %d", c.MaxChannelLength)
@@ -319,6 +349,14 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// zeroMeans says what 0 means for an option that may be 0.
+func zeroMeans(name string) string {
+	if name == "max-connections" {
+		return "derived from the open-files limit"
+	}
+	return "no limit"
 }
 
 func validSubjectPrefix(p string) error {

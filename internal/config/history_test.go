@@ -26,12 +26,20 @@ func TestParseHistoryRule(t *testing.T) {
 		{"*.x.>=3,24h", HistoryRule{Pattern: "*.x.>", Size: 3, TTL: 24 * time.Hour}},
 		{"  news.*=100,10m\t", HistoryRule{Pattern: "news.*", Size: 100, TTL: 10 * time.Minute}},
 		{"a,b=7", HistoryRule{Pattern: "a,b", Size: 7}}, // ',' is a channel byte
+		{"chat.>=1000,24h,512MiB", HistoryRule{Pattern: "chat.>", Size: 1000, TTL: 24 * time.Hour, MaxBytes: 512 << 20}},
+		{"chat.>=1000,,2GiB", HistoryRule{Pattern: "chat.>", Size: 1000, MaxBytes: 2 << 30}},
+		{"a=5,1m,1048576", HistoryRule{Pattern: "a", Size: 5, TTL: time.Minute, MaxBytes: 1 << 20}},
+		{"a=5,1m,1TiB", HistoryRule{Pattern: "a", Size: 5, TTL: time.Minute, MaxBytes: 1 << 40}},
+		{"a=5,1m,2048KiB", HistoryRule{Pattern: "a", Size: 5, TTL: time.Minute, MaxBytes: 2 << 20}},
 	}
 	for _, tt := range valid {
 		got, err := ParseHistoryRule(tt.in)
 		if err != nil {
 			t.Errorf("ParseHistoryRule(%q): %v", tt.in, err)
 			continue
+		}
+		if tt.want.MaxBytes == 0 {
+			tt.want.MaxBytes = DefaultHistoryMaxBytes
 		}
 		if got != tt.want {
 			t.Errorf("ParseHistoryRule(%q) = %+v, want %+v", tt.in, got, tt.want)
@@ -41,7 +49,8 @@ func TestParseHistoryRule(t *testing.T) {
 		"", " ", "news", "news.*", "=10", "=10,1m",
 		"news.*=", "news.*=0", "news.*=-1", "news.*=1000001", "news.*=x", "news.*=1.5", "news.*=1e3", "news.*= 10", "news.*=1 0",
 		"news.*=10,", "news.*=10,0s", "news.*=10,999ms", "news.*=10,-1m", "news.*=10,10", "news.*=10,1m,2m", "news.*=10,forever",
-		"news.*=,1m", "a..b=10", ".a=10", "a.=10", "a.>.b=10", "a*=10", "$SYS.>=10", "a b=10", "news.* =10", "é=10",
+		"news.*=,1m", "news.*=10,1m,", "news.*=10,,", "news.*=10,1m,1023KiB", "news.*=10,1m,1MB", "news.*=10,1m,1.5GiB",
+		"news.*=10,1m,-1GiB", "news.*=10,1m,9999999TiB", "news.*=10,1m,1GiB,2", "news.*=10,,1KiB", "a..b=10", ".a=10", "a.=10", "a.>.b=10", "a*=10", "$SYS.>=10", "a b=10", "news.* =10", "é=10",
 	}
 	for _, in := range invalid {
 		r, err := ParseHistoryRule(in)
@@ -67,7 +76,7 @@ func TestParseHistoryRulePatternWithEquals(t *testing.T) {
 		t.Fatalf("ValidatePattern(user=1.*): %v", err)
 	}
 	got, err := ParseHistoryRule("user=1.*=10,1m")
-	if want := (HistoryRule{Pattern: "user=1.*", Size: 10, TTL: time.Minute}); err != nil || got != want {
+	if want := (HistoryRule{Pattern: "user=1.*", Size: 10, TTL: time.Minute, MaxBytes: DefaultHistoryMaxBytes}); err != nil || got != want {
 		t.Errorf("ParseHistoryRule(%q) = %+v, %v; want %+v", "user=1.*=10,1m", got, err, want)
 	}
 }
@@ -80,9 +89,9 @@ func TestHistoryRulesInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []HistoryRule{
-		{Pattern: "news.*", Size: 100, TTL: 10 * time.Minute},
-		{Pattern: "chat.>", Size: 1000},
-		{Pattern: "news.>", Size: 5},
+		{Pattern: "news.*", Size: 100, TTL: 10 * time.Minute, MaxBytes: DefaultHistoryMaxBytes},
+		{Pattern: "chat.>", Size: 1000, MaxBytes: DefaultHistoryMaxBytes},
+		{Pattern: "news.>", Size: 5, MaxBytes: DefaultHistoryMaxBytes},
 	}
 	if got := c.HistoryRules(); !slices.Equal(got, want) {
 		t.Errorf("HistoryRules = %+v, want %+v", got, want)
@@ -148,7 +157,7 @@ func TestValidateHistory(t *testing.T) {
 
 func TestLoadHistory(t *testing.T) {
 	two := []string{"a.*=10,1m", "b=5"}
-	twoRules := []HistoryRule{{Pattern: "a.*", Size: 10, TTL: time.Minute}, {Pattern: "b", Size: 5}}
+	twoRules := []HistoryRule{{Pattern: "a.*", Size: 10, TTL: time.Minute, MaxBytes: DefaultHistoryMaxBytes}, {Pattern: "b", Size: 5, MaxBytes: DefaultHistoryMaxBytes}}
 	tests := []struct {
 		name  string
 		env   *string
@@ -250,6 +259,7 @@ func FuzzParseHistoryRule(f *testing.F) {
 	for _, s := range []string{
 		"news.*=100,10m", "chat.>=1000", "a=1", "a=1000000", "a=1000001", "a=0", "a=-1", "a=5,1s", "a=5,999ms",
 		"a=5,", "=5", "a", "", "a..b=1", "a.>.b=1", "user=1.*=10", "a=+5", "a=5,1m,1m", " a=5 ", "a=99999999999999999999",
+		"a=5,1m,1GiB", "a=5,,512MiB", "a=5,,1048576", "a=5,1m,1KiB", "a=5,1m,8TiB,", "a=5,,", "a=5,1m,+1MiB",
 	} {
 		f.Add(s)
 	}
@@ -267,14 +277,18 @@ func FuzzParseHistoryRule(f *testing.F) {
 		if r.TTL != 0 && r.TTL < time.Second {
 			t.Fatalf("ParseHistoryRule(%q) accepted TTL %s", s, r.TTL)
 		}
+		if r.MaxBytes < minHistoryMaxBytes {
+			t.Fatalf("ParseHistoryRule(%q) accepted MAXBYTES %d", s, r.MaxBytes)
+		}
 		if err := protocol.ValidatePattern(r.Pattern); err != nil {
 			t.Fatalf("ParseHistoryRule(%q) accepted pattern %q: %v", s, r.Pattern, err)
 		}
 		// The rule written back in its canonical form reads the same.
-		text := r.Pattern + "=" + strconv.Itoa(r.Size)
+		text := r.Pattern + "=" + strconv.Itoa(r.Size) + ","
 		if r.TTL > 0 {
-			text += "," + r.TTL.String()
+			text += r.TTL.String()
 		}
+		text += "," + strconv.FormatInt(r.MaxBytes, 10)
 		if back, err := ParseHistoryRule(text); err != nil || back != r {
 			t.Fatalf("ParseHistoryRule(%q) = %+v; its form %q reads back as %+v, %v", s, r, text, back, err)
 		}

@@ -146,6 +146,7 @@ func (s *Store) config(r *rule, replicas int) jetstream.StreamConfig {
 		Subjects:          []string{r.subject + ">"},
 		MaxMsgsPerSubject: int64(r.Size),
 		MaxAge:            r.TTL,
+		MaxBytes:          r.MaxBytes,
 		Storage:           jetstream.FileStorage,
 		Replicas:          replicas,
 		Duplicates:        dedupe,
@@ -210,7 +211,7 @@ func (s *Store) ensure(ctx context.Context, r *rule) (jetstream.Stream, error) {
 // gives it.
 func sameSettings(have, want jetstream.StreamConfig) bool {
 	return slices.Equal(have.Subjects, want.Subjects) &&
-		have.MaxMsgsPerSubject == want.MaxMsgsPerSubject && have.MaxAge == want.MaxAge &&
+		have.MaxMsgsPerSubject == want.MaxMsgsPerSubject && have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes &&
 		have.Replicas == want.Replicas && have.Duplicates == want.Duplicates &&
 		have.RePublish != nil && *have.RePublish == *want.RePublish
 }

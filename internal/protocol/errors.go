@@ -20,6 +20,7 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"     // wrong HTTP method
 	CodeUnsupportedMedia     = "unsupported_media_type" // an API body not sent as application/json
 	CodeTooManyConnections   = "too_many_connections"   // the client's address holds too many connections or sessions
+	CodeRateLimited          = "rate_limited"           // more commands or publishes per second than allowed
 	CodeInternal             = "internal"               // a server fault; retry later
 )
 
@@ -40,6 +41,7 @@ const (
 	CloseShutdown      = 3001 // node is shutting down; reconnect (to any node)
 	CloseKeepalive     = 3005 // no pong or frame within the keepalive timeout; reconnect
 	CloseSlowConsumer  = 3008 // the outbound queue overflowed; reconnect and reload state
+	CloseRateLimited   = 3009 // commands kept coming faster than allowed; reconnect after a backoff
 	CloseBadRequest    = 3500 // a protocol violation (binary frame, bad UTF-8, bad frame); do not reconnect
 	CloseMessageTooBig = 3501 // an inbound message over the read limit; do not reconnect
 )
@@ -56,6 +58,7 @@ var (
 	DisconnectShutdown      = Disconnect{CloseShutdown, "shutdown", true}
 	DisconnectKeepalive     = Disconnect{CloseKeepalive, "keepalive timeout", true}
 	DisconnectSlowConsumer  = Disconnect{CloseSlowConsumer, "slow consumer", true}
+	DisconnectRateLimited   = Disconnect{CloseRateLimited, "rate limited", true}
 	DisconnectBadRequest    = Disconnect{CloseBadRequest, "bad request", false}
 	DisconnectMessageTooBig = Disconnect{CloseMessageTooBig, "message too big", false}
 )

@@ -19,7 +19,7 @@ func HTTPStatus(code string) int {
 		return http.StatusMethodNotAllowed
 	case CodeUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
-	case CodeTooManyConnections:
+	case CodeTooManyConnections, CodeRateLimited:
 		return http.StatusTooManyRequests
 	case CodeSessionExpired, CodeSessionOverflow:
 		return http.StatusGone

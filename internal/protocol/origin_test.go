@@ -94,4 +94,3 @@ func TestOriginAllowed(t *testing.T) {
 		})
 	}
 }
-

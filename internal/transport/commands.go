@@ -13,6 +13,9 @@ import (
 func (c *wsConn) handle(frame []byte) {
 	cmd, perr := protocol.DecodeCommand(frame)
 	if perr == nil {
+		perr = c.throttle(cmd.Op)
+	}
+	if perr == nil {
 		switch cmd.Op {
 		case protocol.OpSubscribe:
 			if perr = c.subscribe(&cmd); perr == nil {

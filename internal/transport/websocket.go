@@ -41,6 +41,7 @@ type wsConn struct {
 	// Reading. With the poller, an idle connection has no reader
 	// goroutine: one is started per message (reading guards against two).
 	rd       *wsutil.Reader
+	rates    *commandRates // made on the first command; used by the reader only
 	reading  atomic.Bool
 	lastSeen atomic.Int64 // unix nanoseconds of the last frame from the client
 	closed   sync.Once

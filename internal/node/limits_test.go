@@ -1,0 +1,159 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldrt/herald/internal/history"
+)
+
+// TestCommandFloodIsRateLimitedOthersUnaffected has one connection send
+// commands far faster than --client-command-rate allows: past its burst
+// they are refused with rate_limited, and as it keeps on it is closed
+// with 3009. Another client meanwhile gets its messages and replies.
+func TestCommandFloodIsRateLimitedOthersUnaffected(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig("flood")
+	cfg.ClientCommandRate = 1 // a token a second: the burst is nearly all it gets
+	cfg.ClientCommandBurst = 50
+	n := startNode(t, cfg)
+	other := dialWS(t, n.Addr(), nil)
+	other.subscribe("calm")
+
+	flood := dialWS(t, n.Addr(), nil)
+	start := time.Now()
+	var sent strings.Builder
+	for i := 1; i <= 400; i++ {
+		fmt.Fprintf(&sent, `{"id":%d,"op":"ping"}`+"\x00", i)
+	}
+	for _, cmd := range strings.Split(strings.TrimSuffix(sent.String(), "\x00"), "\x00") {
+		flood.sendText(cmd)
+	}
+	ok, limited := 0, 0
+	var disc frame
+	for {
+		f, err := flood.next(5 * time.Second)
+		if err != nil {
+			break
+		}
+		switch {
+		case f.Op == "reply" && f.Error == nil:
+			ok++
+		case f.Op == "reply" && f.Error.Code == "rate_limited":
+			limited++
+		case f.Op == "disconnect":
+			disc = f
+		default:
+			t.Fatalf("unexpected frame %+v", f)
+		}
+	}
+	flood.mu.Lock()
+	closed := flood.closed
+	flood.mu.Unlock()
+	// The burst, and a command per second the flood lasted.
+	if most := 50 + int(time.Since(start)/time.Second) + 1; ok < 50 || ok > most || limited < 90 || closed == nil || closed.Code != 3009 || disc.Code != 3009 || !disc.Reconnect {
+		t.Fatalf("flood: %d answered, %d rate_limited, disconnect %+v, close %v; want about the burst (50) answered, the rest refused, then 3009 with reconnect", ok, limited, disc, closed)
+	}
+	if got := metric(t, n.Addr(), `herald_limit_refusals_total{limit="client-command-rate"}`); got < 90 {
+		t.Errorf("refusals counted %v, want at least 90", got)
+	}
+
+	mustPublish(t, n.Addr(), "calm", `"still here"`)
+	if f := other.message(5 * time.Second); string(f.Data) != `"still here"` {
+		t.Fatalf("the other client got %s", f.Data)
+	}
+	if r := other.command("ping", "", ""); r.Error != nil {
+		t.Fatalf("the other client's ping: %+v", r.Error)
+	}
+}
+
+// TestClientPublishRate lets a connection publish its burst, then refuses
+// publishes beyond --client-publish-rate while other commands still work.
+func TestClientPublishRate(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig("publish-rate")
+	cfg.ClientPublish = []string{"chat.>"}
+	cfg.ClientPublishRate = 1
+	cfg.ClientPublishBurst = 3
+	n := startNode(t, cfg)
+	c := dialWS(t, n.Addr(), nil)
+	for i := range 3 {
+		if r := c.command("publish", "chat.room", fmt.Sprint(i)); r.Error != nil {
+			t.Fatalf("publish %d within the burst: %+v", i, r.Error)
+		}
+	}
+	r := c.command("publish", "chat.room", "3")
+	if r.Error == nil || r.Error.Code != "rate_limited" || !strings.Contains(r.Error.Message, "--client-publish-rate") {
+		t.Fatalf("publish past the burst: %+v, want rate_limited", r.Error)
+	}
+	if r := c.command("ping", "", ""); r.Error != nil {
+		t.Fatalf("ping after a refused publish: %+v", r.Error)
+	}
+	if got := metric(t, n.Addr(), `herald_limit_refusals_total{limit="client-publish-rate"}`); got != 1 {
+		t.Errorf("publish refusals counted %v, want 1", got)
+	}
+}
+
+// TestClientPublishCannotFillTheDisk has clients that may publish to
+// channels keeping history write far more than the rule's MAXBYTES: the
+// stream keeps at most that much, dropping the oldest messages of any of
+// its channels, and the data directory stays small.
+func TestClientPublishCannotFillTheDisk(t *testing.T) {
+	t.Parallel()
+	cfg := historyConfig(t, "disk")
+	cfg.History = []string{"chat.>=1000,,2MiB"}
+	cfg.ClientPublish = []string{"chat.>"}
+	cfg.ClientPublishRate, cfg.ClientCommandRate = 0, 0 // here the rule alone holds the line
+	n := startNode(t, cfg)
+	eventually(t, 20*time.Second, "history streams ready", func() bool {
+		status, _ := publish(t, n.Addr(), "/api/publish", `{"channel":"chat.warmup","data":0}`)
+		return status == http.StatusOK
+	})
+	data := `"` + strings.Repeat("x", 30_000) + `"`
+	const writers, each = 4, 100 // 12 MB in all, six times the rule's bound
+	clients := make([]*wsClient, writers)
+	for w := range clients {
+		clients[w] = dialWS(t, n.Addr(), nil)
+	}
+	for i := range each {
+		for w, c := range clients {
+			if r := c.command("publish", fmt.Sprintf("chat.%d.%d", w, i%25), data); r.Error != nil {
+				t.Fatalf("writer %d, publish %d: %s", w, i, r.Error.Message)
+			}
+		}
+	}
+	js, err := n.Bus().JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(context.Background(), history.StreamName(cfg.SubjectPrefix, "chat.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Config.MaxBytes != 2<<20 || info.State.Bytes > 2<<20 || info.State.Msgs == 0 {
+		t.Fatalf("stream holds %d messages, %d bytes (limit %d); want at most 2 MiB kept", info.State.Msgs, info.State.Bytes, info.Config.MaxBytes)
+	}
+	var disk int64
+	_ = filepath.WalkDir(cfg.DataDir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				disk += fi.Size()
+			}
+		}
+		return nil
+	})
+	t.Logf("12 MB published; the stream keeps %d messages, %d bytes; the data directory holds %d bytes", info.State.Msgs, info.State.Bytes, disk)
+	if disk > 8<<20 {
+		t.Errorf("the data directory holds %d bytes after 12 MB were published under a 2 MiB rule", disk)
+	}
+}
