@@ -99,7 +99,8 @@ export type RecoveryReason =
   | 'unavailable'
   | 'no_history'
   | 'gap'
-  | 'reset';
+  | 'reset'
+  | 'ahead_of_history';
 
 /**
  * The server's report on a resume, or on messages it could not deliver.

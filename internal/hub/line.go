@@ -328,6 +328,8 @@ func (h *Hub) joinLine(ctx context.Context, ch string, c *channel, s Subscriber,
 		from     protocol.Position // the client's position
 		epoch    string            // the epoch being replayed
 		got      []*Message        // fetched: the messages right after from
+		verify   bool              // from is ahead of the node: ask history whether it exists
+		verified bool              // history holds from: the node is behind, not the client wrong
 		// failReason, once set, ends the join with recovered:false.
 		failReason string
 	)
@@ -377,6 +379,12 @@ func (h *Hub) joinLine(ctx context.Context, ch string, c *channel, s Subscriber,
 			case !zero && from.Epoch != top.Epoch:
 				fail(protocol.ReasonEpochChanged)
 				return
+			case from.Offset > top.Offset && !verified:
+				// Ahead of this node: it came from a node that had seen
+				// more, or its position was never given out. History
+				// tells which, asked with no lock held.
+				verify = true
+				return
 			case from.Offset >= top.Offset:
 				// Nothing missed. A client ahead of this node (it came from
 				// a node that had seen more) is not sent those again.
@@ -411,6 +419,21 @@ func (h *Hub) joinLine(ctx context.Context, ch string, c *channel, s Subscriber,
 			finish(protocol.Recovery{Recovered: true, History: true, Position: top}, replay)
 			l.remember(replay)
 		})
+		if verify {
+			verify = false
+			last, err := h.history.Last(ctx, ch)
+			switch {
+			case err != nil:
+				failReason = protocol.ReasonUnavailable
+			case last.Epoch != from.Epoch || last.Offset < from.Offset:
+				// Past anything stored: following it, the client would
+				// skip live messages until offsets caught up with it.
+				failReason = protocol.ReasonAhead
+			default:
+				verified = true
+			}
+			continue
+		}
 		if !fetch {
 			return rec, replayed
 		}

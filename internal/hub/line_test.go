@@ -165,6 +165,32 @@ func TestLineJoinAheadOfTheNode(t *testing.T) {
 	}
 }
 
+// TestLineJoinAheadOfHistory resumes from positions no message ever had:
+// the join says recovered:false at the channel's position, and live
+// messages follow at once, where following the position given would have
+// skipped them.
+func TestLineJoinAheadOfHistory(t *testing.T) {
+	h, s := lineHub(t)
+	const ch = "h.beyond"
+	stored := storeN(t, s, ch, 10)
+	epoch, last := stored[0].Epoch, stored[9]
+	for _, from := range []protocol.Position{
+		{Epoch: epoch, Offset: 12},
+		{Epoch: epoch, Offset: 1 << 40},
+	} {
+		r := &recorder{}
+		rec := join(t, h, ch, r, &protocol.Resume{From: from})
+		if rec.Recovered || rec.Reason != protocol.ReasonAhead || rec.Position != last {
+			t.Fatalf("resume from %+v: %+v, want recovered:false, %s, at %+v", from, rec, protocol.ReasonAhead, last)
+		}
+		last = storeN(t, s, ch, 1)[0]
+		live(h, ch, last)
+		if got, want := r.seen(), fmt.Sprint(last.Offset); got != want {
+			t.Fatalf("after resuming from %+v the client got %q, want the live message %s", from, got, want)
+		}
+	}
+}
+
 func TestLineJoinReplaysFromRingAndHistory(t *testing.T) {
 	h, s := lineHub(t)
 	const ch = "h.replay"

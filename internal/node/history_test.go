@@ -450,6 +450,45 @@ func TestResumeBeyondHistory(t *testing.T) {
 	}
 }
 
+// TestResumeAheadOfHistory resumes, on every transport, from a position
+// past the newest message ever stored (a client's bug, or a forged
+// cursor): the client is told recovered:false, ahead_of_history, at the
+// channel's position, and gets the next live message. Before, it was told
+// recovered:true and then got nothing until offsets caught up with it.
+func TestResumeAheadOfHistory(t *testing.T) {
+	n1, _ := historyPair(t)
+	const ch = "news.ahead"
+	epoch := publishRange(t, n1.Addr(), ch, 1, 5)
+	ahead := fmt.Sprintf("%s:50", epoch)
+
+	c := dialWS(t, n1.Addr(), nil)
+	r := c.subscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":50}`, epoch))
+	if recovered(r) != "false" || r.Reason != "ahead_of_history" || r.Epoch != epoch || r.Offset != 5 {
+		t.Fatalf("WebSocket resume from %s: %+v, want recovered:false, ahead_of_history at 5", ahead, r)
+	}
+	sse := openSSEFrom(t, n1.Addr(), ahead, ch)
+	if ev := sse.next(t, 5*time.Second); ev.event != "recovery" || !strings.Contains(ev.data, `"recovered":false,"reason":"ahead_of_history"`) || ev.id != epoch+":5" {
+		t.Fatalf("SSE resume from %s: %+v, want a recovery event, ahead_of_history", ahead, ev)
+	}
+	_, first, body := poll(t, n1.Addr(), "channel="+ch+"&cursor="+ahead+"&timeout=0s")
+	if len(first.Messages) != 1 || recovered(frame{Recovered: first.Messages[0].Recovered}) != "false" || first.Messages[0].Reason != "ahead_of_history" || first.Cursor != epoch+":5" {
+		t.Fatalf("long-poll resume from %s: %s, want a recovery item, ahead_of_history, and cursor %s:5", ahead, body, epoch)
+	}
+
+	publishRange(t, n1.Addr(), ch, 6, 6)
+	expectWS(t, c, ch, epoch, 6, 6)
+	if ev := sse.next(t, 5*time.Second); ev.event != "message" || ev.id != epoch+":6" {
+		t.Fatalf("SSE after the resume: %+v, want message 6", ev)
+	}
+	_, next, body := poll(t, n1.Addr(), "session="+first.Session+"&timeout=5s")
+	if len(next.Messages) != 1 || next.Messages[0].Offset != 6 {
+		t.Fatalf("long poll after the resume: %s, want message 6", body)
+	}
+	if got := metric(t, n1.Addr(), `herald_history_resumes_total{outcome="ahead_of_history"}`); got != 3 {
+		t.Errorf("ahead_of_history resumes counted %v, want 3", got)
+	}
+}
+
 // History reads: the API and the WebSocket history command, with the
 // command allowed to subscribers and --client-history channels only.
 func TestHistoryRead(t *testing.T) {

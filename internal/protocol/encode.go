@@ -47,13 +47,14 @@ func appendPosition(b []byte, pos Position) []byte {
 // Recovery reasons: why a client could not be brought up to date. They
 // are stable strings; docs/history.md explains each.
 const (
-	ReasonEpochChanged = "epoch_changed"  // the client's epoch is not the channel's
-	ReasonTooFarBehind = "too_far_behind" // more missed messages than a replay may hold
-	ReasonExpired      = "expired"        // the first missed message has left history
-	ReasonUnavailable  = "unavailable"    // history could not be read
-	ReasonNoHistory    = "no_history"     // the channel keeps no history
-	ReasonGap          = "gap"            // the node missed live messages it could not fetch back
-	ReasonReset        = "reset"          // the channel's history was reset under live subscribers
+	ReasonEpochChanged = "epoch_changed"    // the client's epoch is not the channel's
+	ReasonTooFarBehind = "too_far_behind"   // more missed messages than a replay may hold
+	ReasonExpired      = "expired"          // the first missed message has left history
+	ReasonUnavailable  = "unavailable"      // history could not be read
+	ReasonNoHistory    = "no_history"       // the channel keeps no history
+	ReasonGap          = "gap"              // the node missed live messages it could not fetch back
+	ReasonReset        = "reset"            // the channel's history was reset under live subscribers
+	ReasonAhead        = "ahead_of_history" // the client's position is past the newest message ever stored
 )
 
 // Recovery is the outcome of a resume: whether every missed message was

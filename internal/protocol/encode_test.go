@@ -331,8 +331,9 @@ func TestRecoveryReasons(t *testing.T) {
 		protocol.ReasonNoHistory:    "no_history",
 		protocol.ReasonGap:          "gap",
 		protocol.ReasonReset:        "reset",
+		protocol.ReasonAhead:        "ahead_of_history",
 	}
-	if len(want) != 7 {
+	if len(want) != 8 {
 		t.Fatalf("two reasons share a string: %v", want)
 	}
 	for got, w := range want {
