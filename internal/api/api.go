@@ -234,7 +234,7 @@ func (a *API) publish(r *http.Request, body []byte) ([]byte, *protocol.Error) {
 	if perr := a.checkData(req.Data); perr != nil {
 		return nil, perr
 	}
-	if perr := protocol.ValidateChannel(req.Channel, a.opts.MaxChannelLength); perr != nil {
+	if perr := protocol.ValidateClientChannel(req.Channel, a.opts.MaxChannelLength); perr != nil {
 		return nil, perr
 	}
 	if perr := checkKey(req.IdempotencyKey); perr != nil {
@@ -284,7 +284,7 @@ func (a *API) broadcast(r *http.Request, body []byte) ([]byte, *protocol.Error) 
 		return nil, protocol.NewError(protocol.CodeBadRequest, fmt.Sprintf("at most %d channels per broadcast", maxBroadcastChannels))
 	}
 	for _, ch := range req.Channels {
-		if perr := protocol.ValidateChannel(ch, a.opts.MaxChannelLength); perr != nil {
+		if perr := protocol.ValidateClientChannel(ch, a.opts.MaxChannelLength); perr != nil {
 			return nil, perr
 		}
 	}
@@ -354,7 +354,7 @@ func (a *API) send(ctx context.Context, channels []string, data []byte, key stri
 func (a *API) history(r *http.Request, _ []byte) ([]byte, *protocol.Error) {
 	q := r.URL.Query()
 	ch := q.Get("channel")
-	if perr := protocol.ValidateChannel(ch, a.opts.MaxChannelLength); perr != nil {
+	if perr := protocol.ValidateClientChannel(ch, a.opts.MaxChannelLength); perr != nil {
 		return nil, perr
 	}
 	if a.opts.History == nil || !a.opts.History.Keeps(ch) {

@@ -413,6 +413,29 @@ func (b *Bus) Close(ctx context.Context) error {
 	return err
 }
 
+// statsSubject is where nodes publish their stats: a subject of its own,
+// outside the channels (<prefix>.ch.>), so that no client can read or
+// forge it.
+func (b *Bus) statsSubject() string { return b.opts.Prefix + ".stats" }
+
+// PublishStats sends one of this node's stats messages to every node.
+func (b *Bus) PublishStats(data []byte) error {
+	if !b.nc.IsConnected() {
+		return ErrNotConnected
+	}
+	return b.nc.Publish(b.statsSubject(), data)
+}
+
+// WatchStats calls f with every stats message any node publishes, until
+// the returned stop is called.
+func (b *Bus) WatchStats(f func(data []byte)) (stop func(), err error) {
+	sub, err := b.nc.Subscribe(b.statsSubject(), func(m *nats.Msg) { f(m.Data) })
+	if err != nil {
+		return nil, fmt.Errorf("bus: watch stats: %w", err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
 // NodeSubject returns the subject on which node id answers requests of
 // one kind (such as forwarded long-polls).
 func (b *Bus) NodeSubject(what, id string) string {

@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +28,10 @@ and press "Call API" in either pane: the api node publishes once to NATS, both
 gateways receive the message and push it to their client, so both panes show
 it although they are connected to different servers. The dashboard shows every
 node live. Ctrl-C stops everything.
+
+Stop a gateway and watch its client move to the other one: press Stop on the
+pages, or type "stop 1" here (then "start 1" to bring it back; "status" lists
+both). POST /demo/nodes/1/stop and /start do the same.
 
 The channel updates keeps history (its last 1000 messages, for an hour), so
 every message shows its offset, and a client that reconnects, to its node or
@@ -49,14 +56,16 @@ by default a temporary directory removed on exit.`,
 			if err != nil {
 				return fmt.Errorf("starting the demo: %w", err)
 			}
-			out := cmd.OutOrStdout()
+			out := &lockedWriter{w: cmd.OutOrStdout()} // the terminal's answers come from another goroutine
+			gws := d.Gateways()
 			fmt.Fprintf(out, "Herald demo is running.\n\n")
 			fmt.Fprintf(out, "  Demo page:  %s/demo?a=1&b=2\n", d.URL)
 			fmt.Fprintf(out, "  Dashboard:  %s/\n", d.URL)
-			fmt.Fprintf(out, "  Gateways:   node1 on %s, node2 on %s\n", d.Gateways[0].Addr(), d.Gateways[1].Addr())
+			fmt.Fprintf(out, "  Gateways:   %s on %s, %s on %s\n", gws[0].Name, gws[0].Addr, gws[1].Name, gws[1].Addr)
 			fmt.Fprintf(out, "  History:    %s, kept in %s\n", strings.Join(d.History, " "), d.DataDir)
 			fmt.Fprintf(out, "  Publish:    curl -X POST %s/api/publish -H 'Content-Type: application/json' -d '{\"channel\":\"updates\",\"data\":{\"hello\":\"world\"}}'\n\n", d.URL)
-			fmt.Fprintf(out, "Press Ctrl-C to stop.\n")
+			fmt.Fprintf(out, "Type \"stop 1\" to stop gateway node1 and watch its client move, \"start 1\" to start it\nagain, \"status\" to list them. Press Ctrl-C to stop everything.\n")
+			go terminal(cmd.Context(), cmd.InOrStdin(), out, d)
 			<-cmd.Context().Done()
 			fmt.Fprintf(out, "Stopping...\n")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -71,4 +80,27 @@ by default a temporary directory removed on exit.`,
 	f.StringVar(&o.DataDir, "data-dir", "", "`directory` where the api node keeps the history of the channel updates; default: a temporary one, removed on exit")
 	f.StringVar(&logLevel, "log-level", "warn", "least severe level logged: debug, info, warn or error")
 	return cmd
+}
+
+// terminal runs the commands typed at the demo's terminal until ctx ends
+// or the input does.
+func terminal(ctx context.Context, in io.Reader, out io.Writer, d *demo.Demo) {
+	sc := bufio.NewScanner(in)
+	for sc.Scan() && ctx.Err() == nil {
+		if answer := d.Command(ctx, sc.Text()); answer != "" {
+			fmt.Fprintln(out, answer)
+		}
+	}
+}
+
+// lockedWriter lets two goroutines write whole lines to one output.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

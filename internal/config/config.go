@@ -131,6 +131,7 @@ func Default() Config {
 		StatsInterval:      time.Second,
 
 		DataDir:           "herald-data",
+		ClientHistory:     []string{">"},
 		HistoryMaxReplay:  1000,
 		IdempotencyWindow: 2 * time.Minute,
 	}

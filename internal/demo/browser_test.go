@@ -223,7 +223,7 @@ func failOverWhilePublishing(t *testing.T, ctx context.Context, d *demo.Demo, n 
 	go func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		stopped <- d.Gateways[0].Shutdown(sctx)
+		stopped <- d.StopGateway(sctx, 1)
 	}()
 	var away []string
 	for _, p := range panes {
@@ -391,8 +391,8 @@ func TestDashboardListsBothGateways(t *testing.T) {
 	d := startDemo(t)
 	ctx := browser(t)
 	// A WebSocket client on each gateway, besides the dashboard's own.
-	for _, g := range d.Gateways {
-		conn, _, _, err := ws.Dial(context.Background(), "ws://"+g.Addr()+"/ws")
+	for _, g := range d.Gateways() {
+		conn, _, _, err := ws.Dial(context.Background(), "ws://"+g.Addr+"/ws")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,9 @@
 // NATS server, two gateway nodes and one api node that serves the web UI,
 // the publish API and POST /ping on one origin. The demo's channel keeps
 // history, so a client that reconnects, to the same node or another one,
-// resumes where it left off.
+// resumes where it left off. Each gateway can be stopped and started
+// again, from the pages (the api node serves /demo/nodes) or from the
+// terminal, to watch its clients move.
 package demo
 
 import (
@@ -15,6 +17,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/heraldrt/herald/internal/config"
@@ -43,8 +46,7 @@ var DefaultHistory = []string{"updates=1000,1h"}
 
 // Demo is a running demo cluster.
 type Demo struct {
-	API      *node.Node
-	Gateways [2]*node.Node
+	API *node.Node
 	// URL is the api node's base URL: the dashboard is at URL+"/", the
 	// demo page at URL+"/demo".
 	URL string
@@ -53,7 +55,18 @@ type Demo struct {
 	History []string
 	DataDir string
 
+	log     *slog.Logger
 	tempDir string // DataDir when the demo made it, for Stop to remove
+
+	mu       sync.Mutex // guards gateways and their running state
+	gateways [2]gateway
+}
+
+// gateway is one of the demo's gateway nodes, running or stopped.
+type gateway struct {
+	cfg  config.Config
+	url  string     // base URL, as the pages reach it
+	node *node.Node // nil while stopped
 }
 
 // Start starts the three nodes. The api node holds the embedded NATS
@@ -85,7 +98,7 @@ func Start(o Options) (*Demo, error) {
 		pageOrigins = append(pageOrigins, "http://"+net.JoinHostPort("127.0.0.1", port(apiAddr)))
 	}
 
-	d := &Demo{History: slices.Clone(o.History), DataDir: o.DataDir}
+	d := &Demo{History: slices.Clone(o.History), DataDir: o.DataDir, log: o.Logger}
 	if d.DataDir == "" {
 		if d.DataDir, err = os.MkdirTemp("", "herald-demo-"); err != nil {
 			return nil, fmt.Errorf("demo: data directory: %w", err)
@@ -101,7 +114,7 @@ func Start(o Options) (*Demo, error) {
 	for _, g := range gwAddrs {
 		apiCfg.UIGateways = append(apiCfg.UIGateways, "http://"+net.JoinHostPort(browserHost, port(g)))
 	}
-	if d.API, err = startNode(apiCfg, o.Logger); err != nil {
+	if d.API, err = startNode(apiCfg, o.Logger, node.WithHandler("/demo/nodes", d.controls()), node.WithHandler("/demo/nodes/", d.controls())); err != nil {
 		d.removeTemp()
 		return nil, err
 	}
@@ -111,15 +124,81 @@ func Start(o Options) (*Demo, error) {
 		cfg.Role = config.RoleGateway
 		cfg.NATSURL = natsURL
 		cfg.AllowedOrigins = pageOrigins
-		n, err := startNode(cfg, o.Logger)
-		if err != nil {
+		d.gateways[i] = gateway{cfg: cfg, url: apiCfg.UIGateways[i]}
+		if err := d.StartGateway(i + 1); err != nil {
 			d.Stop(context.Background())
 			return nil, err
 		}
-		d.Gateways[i] = n
 	}
 	d.URL = "http://" + net.JoinHostPort(browserHost, port(d.API.Addr()))
 	return d, nil
+}
+
+// Gateway returns gateway n (1 or 2), or nil while it is stopped.
+func (d *Demo) Gateway(n int) *node.Node {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n < 1 || n > len(d.gateways) {
+		return nil
+	}
+	return d.gateways[n-1].node
+}
+
+// GatewayState is what the pages and the terminal show of a gateway.
+type GatewayState struct {
+	Name    string `json:"name"`
+	URL     string `json:"url"`
+	Addr    string `json:"addr"`
+	Running bool   `json:"running"`
+}
+
+// Gateways reports the state of both gateways.
+func (d *Demo) Gateways() []GatewayState {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]GatewayState, len(d.gateways))
+	for i, g := range d.gateways {
+		out[i] = GatewayState{Name: g.cfg.Name, URL: g.url, Addr: g.cfg.Listen, Running: g.node != nil}
+	}
+	return out
+}
+
+// StartGateway starts gateway n (1 or 2) again, on its address; starting
+// a running gateway does nothing.
+func (d *Demo) StartGateway(n int) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if n < 1 || n > len(d.gateways) {
+		return fmt.Errorf("demo: no gateway %d; there are %d", n, len(d.gateways))
+	}
+	g := &d.gateways[n-1]
+	if g.node != nil {
+		return nil
+	}
+	nd, err := startNode(g.cfg, d.log)
+	if err != nil {
+		return err
+	}
+	g.node = nd
+	return nil
+}
+
+// StopGateway shuts gateway n (1 or 2) down gracefully: its clients are
+// told to reconnect, and move to the other gateway. Stopping a stopped
+// gateway does nothing.
+func (d *Demo) StopGateway(ctx context.Context, n int) error {
+	d.mu.Lock()
+	if n < 1 || n > len(d.gateways) {
+		d.mu.Unlock()
+		return fmt.Errorf("demo: no gateway %d; there are %d", n, len(d.gateways))
+	}
+	nd := d.gateways[n-1].node
+	d.gateways[n-1].node = nil
+	d.mu.Unlock()
+	if nd == nil {
+		return nil
+	}
+	return nd.Shutdown(ctx)
 }
 
 func base(name, addr string, o Options) config.Config {
@@ -131,8 +210,8 @@ func base(name, addr string, o Options) config.Config {
 	return cfg
 }
 
-func startNode(cfg config.Config, log *slog.Logger) (*node.Node, error) {
-	n, err := node.New(cfg, log.With("demo", cfg.Name))
+func startNode(cfg config.Config, log *slog.Logger, opts ...node.Option) (*node.Node, error) {
+	n, err := node.New(cfg, log.With("demo", cfg.Name), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -183,11 +262,9 @@ func port(addr string) string {
 // and removes the data directory if the demo made it.
 func (d *Demo) Stop(ctx context.Context) error {
 	var errs []error
-	for _, g := range d.Gateways {
-		if g != nil {
-			if err := g.Shutdown(ctx); err != nil {
-				errs = append(errs, err)
-			}
+	for i := range d.gateways {
+		if err := d.StopGateway(ctx, i+1); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if d.API != nil {

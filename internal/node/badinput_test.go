@@ -499,7 +499,8 @@ func TestBadInputWebSocketCommands(t *testing.T) {
 		{"history without channel", `{"id":47,"op":"history"}`, 47, "invalid_channel"},
 		{"history negative limit", `{"id":48,"op":"history","channel":"h","limit":-1}`, 48, "bad_request"},
 		{"history since a string", `{"id":49,"op":"history","channel":"h","since":"5"}`, 49, "bad_request"},
-		{"history not subscribed", `{"id":50,"op":"history","channel":"h"}`, 50, "forbidden"},
+		{"history of a channel without history", `{"id":50,"op":"history","channel":"h"}`, 50, "no_history"},
+		{"history of Herald's own channel", `{"id":52,"op":"history","channel":"_herald.nodes"}`, 52, "forbidden"},
 		{"history invalid channel", `{"id":51,"op":"history","channel":"h.>"}`, 51, "invalid_channel"},
 	}
 	for _, tt := range tests {

@@ -489,8 +489,9 @@ func TestResumeAheadOfHistory(t *testing.T) {
 	}
 }
 
-// History reads: the API and the WebSocket history command, with the
-// command allowed to subscribers and --client-history channels only.
+// History reads: the API and the WebSocket history command. Clients read
+// the past of the channels matching --client-history only, on every path:
+// the history command, and resuming over each transport.
 func TestHistoryRead(t *testing.T) {
 	c1 := historyConfig(t, "read")
 	c1.ClientHistory = []string{"news.public.>"}
@@ -551,17 +552,57 @@ func TestHistoryRead(t *testing.T) {
 		c.sendText(fmt.Sprintf(`{"id":%d,"op":"history","channel":%q}`, c.nextID, ch))
 		return c.replyTo(c.nextID)
 	}
+	if r := historyCmd("news.public.unsubscribed"); r.Error != nil {
+		t.Fatalf("history of a --client-history channel not subscribed: %+v", r)
+	}
 	if r := historyCmd("news.private"); r.Error == nil || r.Error.Code != "forbidden" {
-		t.Fatalf("history of a channel not subscribed: %+v", r)
+		t.Fatalf("history of a channel outside --client-history: %+v", r)
 	}
 	c.subscribe("news.private")
-	if r := historyCmd("news.private"); r.Error != nil || len(r.Messages) != 2 {
-		t.Fatalf("history of a subscribed channel: %+v", r)
+	if r := historyCmd("news.private"); r.Error == nil || r.Error.Code != "forbidden" {
+		t.Fatalf("history of a subscribed channel outside --client-history: %+v", r)
 	}
 	c.subscribe("plain")
-	if r := historyCmd("plain"); r.Error == nil || r.Error.Code != "no_history" {
-		t.Fatalf("history of a plain channel: %+v", r)
+	if r := historyCmd("plain"); r.Error == nil || r.Error.Code != "forbidden" {
+		t.Fatalf("history of a plain channel outside --client-history: %+v", r)
 	}
+
+	// Resuming reads the past too: the subscription is made, live from
+	// now, and the client is told it was not recovered, and why.
+	private := epochOf(t, n1.Addr(), "news.private")
+	for i, since := range []string{fmt.Sprintf(`{"epoch":%q,"offset":0}`, private), `{"epoch":"","offset":0}`, `{"rewind":2}`} {
+		c2 := dialWS(t, n1.Addr(), nil)
+		r := c2.subscribeSince("news.private", since)
+		if top := uint64(2 + i); recovered(r) != "false" || r.Reason != "forbidden" || r.Offset != top {
+			t.Fatalf("subscribe since %s: %+v, want recovered:false, forbidden, at %d", since, r, top)
+		}
+		publishRange(t, n1.Addr(), "news.private", r.Offset+1, r.Offset+1)
+		expectWS(t, c2, "news.private", private, r.Offset+1, r.Offset+1)
+	}
+	sse := openSSEFrom(t, n1.Addr(), ":0", "news.private")
+	if ev := sse.next(t, 5*time.Second); ev.event != "recovery" || !strings.Contains(ev.data, `"recovered":false,"reason":"forbidden"`) {
+		t.Fatalf("SSE from :0: %+v, want a recovery event, forbidden", ev)
+	}
+	_, first, body := poll(t, n1.Addr(), "channel=news.private&cursor=:0&timeout=0s")
+	if len(first.Messages) != 1 || first.Messages[0].Reason != "forbidden" || first.Messages[0].Data != nil {
+		t.Fatalf("long-poll from :0: %s, want one recovery item, forbidden", body)
+	}
+	if got := metric(t, n1.Addr(), `herald_history_resumes_total{outcome="forbidden"}`); got != 5 {
+		t.Errorf("forbidden resumes counted %v, want 5", got)
+	}
+}
+
+// epochOf returns a channel's epoch, from the history API.
+func epochOf(t *testing.T, addr, channel string) string {
+	t.Helper()
+	status, body := get(t, "http://"+addr+"/api/history?channel="+channel+"&limit=1")
+	var h struct {
+		Epoch string `json:"epoch"`
+	}
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &h) != nil || h.Epoch == "" {
+		t.Fatalf("history of %s: %d %s", channel, status, body)
+	}
+	return h.Epoch
 }
 
 // Cursors: ?last_event_id= resumes like the header; a cursor that does not

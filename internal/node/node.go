@@ -21,6 +21,7 @@ import (
 	"github.com/heraldrt/herald/internal/metrics"
 	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/heraldrt/herald/internal/transport"
+	"github.com/heraldrt/herald/internal/web"
 	"github.com/nats-io/nuid"
 )
 
@@ -38,17 +39,33 @@ type Node struct {
 	hub        *hub.Hub
 	metrics    *metrics.Metrics
 	transports *transport.Server // nil in the api role
+	web        *web.Web          // nil without --ui
 	srv        *http.Server
 	ln         net.Listener
 	served     chan error
 	stopStats  context.CancelFunc
 	pprof      *http.Server
 
+	extra    map[string]http.Handler // WithHandler's, by pattern
 	draining atomic.Bool
 }
 
+// Option adds to a node what its config does not describe.
+type Option func(*Node)
+
+// WithHandler serves h at pattern (as http.ServeMux takes it) besides the
+// node's own endpoints, as the demo serves its controls on its api node.
+func WithHandler(pattern string, h http.Handler) Option {
+	return func(n *Node) {
+		if n.extra == nil {
+			n.extra = make(map[string]http.Handler)
+		}
+		n.extra[pattern] = h
+	}
+}
+
 // New prepares a node from a validated config.
-func New(cfg config.Config, log *slog.Logger) (*Node, error) {
+func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -58,7 +75,11 @@ func New(cfg config.Config, log *slog.Logger) (*Node, error) {
 	if cfg.Name == "" {
 		cfg.Name = config.DefaultName(cfg.Listen)
 	}
-	return &Node{cfg: cfg, log: log.With("node", cfg.Name), id: nuid.Next()}, nil
+	n := &Node{cfg: cfg, log: log.With("node", cfg.Name), id: nuid.Next()}
+	for _, o := range opts {
+		o(n)
+	}
+	return n, nil
 }
 
 // Start connects to NATS (starting the embedded server if there is one),
@@ -172,6 +193,9 @@ func (n *Node) Start() error {
 		api.New(opts).Register(mux)
 	}
 	n.registerWeb(mux)
+	for pattern, h := range n.extra {
+		mux.Handle(pattern, h)
+	}
 	mux.HandleFunc("/", n.notFound)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -279,6 +303,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	}
 	n.log.Info("shutting down", "clients", n.clients(), "drain", n.cfg.DrainTimeout)
 	n.stopStats()
+	if n.web != nil {
+		n.web.Close()
+	}
 	if n.pprof != nil {
 		_ = n.pprof.Close()
 	}

@@ -8,10 +8,6 @@ import (
 	"github.com/heraldrt/herald/internal/metrics"
 )
 
-// StatsChannel is the channel on which every node publishes its stats, so
-// that a dashboard connected to any node sees the whole cluster.
-const StatsChannel = "_herald.nodes"
-
 // stats is one node's stats message.
 type stats struct {
 	Node     string `json:"node"`
@@ -25,7 +21,8 @@ type stats struct {
 	NATS          string `json:"nats"`
 }
 
-// publishStats publishes the node's stats every interval until ctx ends.
+// publishStats publishes the node's stats every interval until ctx ends,
+// on NATS, where the dashboard of any node started with --ui reads them.
 func (n *Node) publishStats(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -44,7 +41,7 @@ func (n *Node) publishStats(ctx context.Context, interval time.Duration) {
 				Totals:   n.metrics.Totals(), Subscriptions: n.hub.Subscriptions(), Channels: n.hub.Channels(), NATS: nats,
 			})
 			if err == nil {
-				_ = n.bus.Publish(StatsChannel, msg)
+				_ = n.bus.PublishStats(msg)
 			}
 		}
 	}

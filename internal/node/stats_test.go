@@ -3,39 +3,85 @@ package node_test
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldrt/herald/internal/config"
 )
 
-func TestNodesPublishTheirStats(t *testing.T) {
-	gw1, _, _ := threeNodes(t)
+// TestDashboardStatsStayOffTheChannels has every node publish its stats
+// where the dashboard of a --ui node reads them (GET /ui/stats), and no
+// client or API request can: the channels _herald.* are Herald's own.
+func TestDashboardStatsStayOffTheChannels(t *testing.T) {
+	gw1, _, apiNode := threeNodes(t)
+	ui := testConfig("ui")
+	ui.Role = config.RoleAPI
+	ui.UI = true
+	ui.NATSURL = gw1.Bus().Server().ClientURL()
+	uiNode := startNode(t, ui)
 	c := dialWS(t, gw1.Addr(), nil)
-	c.subscribe("_herald.nodes")
+
+	resp, err := http.Get("http://" + uiNode.Addr() + "/ui/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
+		t.Fatalf("/ui/stats: %d %s", resp.StatusCode, ct)
+	}
+	events := make(chan sseEvent, 64)
+	go readSSE(resp.Body, events)
 	seen := map[string]bool{}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(seen) < 3 && time.Now().Before(deadline) {
-		f := c.message(5 * time.Second)
+	deadline := time.After(10 * time.Second)
+	for len(seen) < 4 {
+		var ev sseEvent
+		select {
+		case ev = <-events:
+		case <-deadline:
+			t.Fatalf("stats seen from %v only", seen)
+		}
+		if ev.event != "stats" {
+			continue
+		}
 		var s struct {
 			Node        string         `json:"node"`
 			Role        string         `json:"role"`
 			Connections map[string]int `json:"connections"`
 			NATS        string         `json:"nats"`
 		}
-		if err := json.Unmarshal(f.Data, &s); err != nil {
-			t.Fatalf("stats %s: %v", f.Data, err)
+		if err := json.Unmarshal([]byte(ev.data), &s); err != nil {
+			t.Fatalf("stats %s: %v", ev.data, err)
 		}
 		if s.Node == "gw1" && s.Connections["websocket"] != 1 {
 			t.Fatalf("gw1 reports %v connections, want its one WebSocket client", s.Connections)
 		}
 		if s.NATS != "connected" || s.Role == "" {
-			t.Fatalf("stats %s", f.Data)
+			t.Fatalf("stats %s", ev.data)
 		}
 		seen[s.Node] = true
 	}
-	for _, n := range []string{"gw1", "gw2", "api"} {
-		if !seen[n] {
-			t.Errorf("no stats from %s (saw %v)", n, seen)
+
+	for _, ch := range []string{"_herald.nodes", "_herald", "_herald.anything.else"} {
+		if r := c.command("subscribe", ch, ""); r.Error == nil || r.Error.Code != "forbidden" {
+			t.Errorf("subscribe %s: %+v, want forbidden", ch, r.Error)
 		}
+		if r := c.command("history", ch, ""); r.Error == nil || r.Error.Code != "forbidden" {
+			t.Errorf("history of %s: %+v, want forbidden", ch, r.Error)
+		}
+		status, body := publish(t, apiNode.Addr(), "/api/publish", `{"channel":"`+ch+`","data":{"node":"fake"}}`)
+		if status != http.StatusForbidden || !strings.Contains(body, "forbidden") {
+			t.Errorf("API publish to %s: %d %s, want 403 forbidden", ch, status, body)
+		}
+		for _, path := range []string{"/sse?channel=", "/poll?timeout=0s&channel="} {
+			if status, body := get(t, "http://"+gw1.Addr()+path+ch); status != http.StatusForbidden {
+				t.Errorf("GET %s%s: %d %s, want 403", path, ch, status, body)
+			}
+		}
+	}
+	// A node without --ui has no stats stream.
+	if status, _ := get(t, "http://"+apiNode.Addr()+"/ui/stats"); status != http.StatusNotFound {
+		t.Errorf("/ui/stats without --ui: %d, want 404", status)
 	}
 }
 

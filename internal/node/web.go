@@ -7,14 +7,15 @@ import (
 )
 
 // registerWeb serves the browser client on every node and, with --ui, the
-// dashboard and demo pages.
+// dashboard (fed with every node's stats) and the demo pages.
 func (n *Node) registerWeb(mux *http.ServeMux) {
 	if !n.cfg.UI {
 		web.RegisterClient(mux)
 		return
 	}
-	web.New(web.Options{
+	n.web = web.New(web.Options{
 		NodeName: n.cfg.Name, Role: n.cfg.Role, Gateways: n.cfg.UIGateways,
-		Ping: n.cfg.Ping && n.cfg.ServesAPI(), StatsChannel: StatsChannel,
-	}).Register(mux)
+		Ping: n.cfg.Ping && n.cfg.ServesAPI(), Stats: n.bus,
+	})
+	n.web.Register(mux)
 }

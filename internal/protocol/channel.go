@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -70,4 +71,21 @@ func quoteAt(s string, i int) string {
 		return fmt.Sprintf("'\\x%02x'", s[i])
 	}
 	return strconv.QuoteRune(r)
+}
+
+// ReservedToken is the first token of the channels Herald keeps for its
+// own use (_herald, _herald.anything): clients and API requests may not
+// subscribe to them, publish to them or read their history.
+const ReservedToken = "_herald"
+
+// ValidateClientChannel is ValidateChannel for a channel a client or an
+// API request names: Herald's own channels are refused as forbidden.
+func ValidateClientChannel(name string, maxLen int) *Error {
+	if err := ValidateChannel(name, maxLen); err != nil {
+		return err
+	}
+	if first, _, _ := strings.Cut(name, "."); first == ReservedToken {
+		return &Error{Code: CodeForbidden, Message: fmt.Sprintf("channel %q is Herald's own: names starting with %s. are reserved", name, ReservedToken)}
+	}
+	return nil
 }

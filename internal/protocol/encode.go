@@ -55,6 +55,7 @@ const (
 	ReasonGap          = "gap"              // the node missed live messages it could not fetch back
 	ReasonReset        = "reset"            // the channel's history was reset under live subscribers
 	ReasonAhead        = "ahead_of_history" // the client's position is past the newest message ever stored
+	ReasonForbidden    = "forbidden"        // the client may not read the channel's past (--client-history)
 )
 
 // Recovery is the outcome of a resume: whether every missed message was

@@ -39,7 +39,7 @@ func (c *wsConn) handle(frame []byte) {
 // asks to resume. The reply goes out on joining, before the replay.
 func (c *wsConn) subscribe(cmd *protocol.Command) *protocol.Error {
 	ch := cmd.Channel
-	if err := protocol.ValidateChannel(ch, c.s.cfg.MaxChannelLength); err != nil {
+	if err := protocol.ValidateClientChannel(ch, c.s.cfg.MaxChannelLength); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -58,10 +58,11 @@ func (c *wsConn) subscribe(cmd *protocol.Command) *protocol.Error {
 	c.mu.Unlock()
 
 	resumed := cmd.Resume != nil
+	resume, denied := c.s.pastAllowed(ch, cmd.Resume)
 	joined := func(r protocol.Recovery) {
-		c.send(wsFrame(protocol.AppendSubscribeReply(nil, cmd.ID, r, resumed)))
+		c.send(wsFrame(protocol.AppendSubscribeReply(nil, cmd.ID, denied(r), resumed)))
 	}
-	if _, err := c.s.Hub.Join(context.Background(), ch, c, cmd.Resume, c.s.room(&c.out, ch), joined); err != nil {
+	if _, err := c.s.Hub.Join(context.Background(), ch, c, resume, c.s.room(&c.out, ch), joined); err != nil {
 		c.mu.Lock()
 		c.subs = slices.DeleteFunc(c.subs, func(s string) bool { return s == ch })
 		c.mu.Unlock()
@@ -77,7 +78,7 @@ func (c *wsConn) subscribe(cmd *protocol.Command) *protocol.Error {
 }
 
 func (c *wsConn) unsubscribe(ch string) *protocol.Error {
-	if err := protocol.ValidateChannel(ch, c.s.cfg.MaxChannelLength); err != nil {
+	if err := protocol.ValidateClientChannel(ch, c.s.cfg.MaxChannelLength); err != nil {
 		return err
 	}
 	c.mu.Lock()
@@ -93,7 +94,7 @@ func (c *wsConn) unsubscribe(ch string) *protocol.Error {
 }
 
 func (c *wsConn) publish(ch string, data []byte) *protocol.Error {
-	if err := protocol.ValidateChannel(ch, c.s.cfg.MaxChannelLength); err != nil {
+	if err := protocol.ValidateClientChannel(ch, c.s.cfg.MaxChannelLength); err != nil {
 		return err
 	}
 	if !channelAllowed(c.s.cfg.ClientPublish, ch) {
@@ -111,19 +112,15 @@ func (c *wsConn) publish(ch string, data []byte) *protocol.Error {
 	return nil
 }
 
-// history answers a history command with the channel's recent messages.
-// A client may read the channels it is subscribed to and those matching
-// --client-history.
+// history answers a history command with the channel's recent messages,
+// if the client may read the channel's past (--client-history).
 func (c *wsConn) history(cmd *protocol.Command) *protocol.Error {
 	ch := cmd.Channel
-	if err := protocol.ValidateChannel(ch, c.s.cfg.MaxChannelLength); err != nil {
+	if err := protocol.ValidateClientChannel(ch, c.s.cfg.MaxChannelLength); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	subscribed := slices.Contains(c.subs, ch)
-	c.mu.Unlock()
-	if !subscribed && !channelAllowed(c.s.cfg.ClientHistory, ch) {
-		return protocol.NewError(protocol.CodeForbidden, "subscribe to "+ch+" to read its history (or see --client-history)")
+	if !c.s.mayReadPast(ch) {
+		return protocol.NewError(protocol.CodeForbidden, "clients may not read the history of "+ch+" (see --client-history)")
 	}
 	if c.s.History == nil || !c.s.History.Keeps(ch) {
 		return protocol.NewError(protocol.CodeNoHistory, ch+" keeps no history (see --history)")

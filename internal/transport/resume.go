@@ -89,6 +89,28 @@ func (c *streamCursor) set(i int, pos protocol.Position) {
 	}
 }
 
+// mayReadPast reports whether clients may read the past of channel ch:
+// resume from a position, rewind, or use the history command. One rule,
+// --client-history, decides for every path.
+func (s *Server) mayReadPast(ch string) bool { return channelAllowed(s.cfg.ClientHistory, ch) }
+
+// pastAllowed returns the resume a subscribe to ch may make of the one it
+// asked for: that one, or nil when the client may not read ch's past.
+// denied turns the outcome of the join into what the client is told: as
+// asked, or, when the resume was refused, recovered:false for that reason.
+func (s *Server) pastAllowed(ch string, asked *protocol.Resume) (resume *protocol.Resume, denied func(protocol.Recovery) protocol.Recovery) {
+	if asked == nil || s.mayReadPast(ch) {
+		return asked, func(r protocol.Recovery) protocol.Recovery { return r }
+	}
+	return nil, func(r protocol.Recovery) protocol.Recovery {
+		if r.History {
+			r.Recovered, r.Reason = false, protocol.ReasonForbidden
+			s.Metrics.Resumed(protocol.ReasonForbidden, 0)
+		}
+		return r
+	}
+}
+
 // joinChannels subscribes sub, an SSE stream or long-poll session, to
 // chans, each channel resuming from its position in from, if any. For each
 // channel with history, moved sets its position in the stream's cursor:
@@ -100,17 +122,24 @@ func (c *streamCursor) set(i int, pos protocol.Position) {
 func (s *Server) joinChannels(ctx context.Context, chans []string, from protocol.Cursor, sub hub.Subscriber, out *outbox, moved func(i int, pos protocol.Position)) (protocol.Cursor, int, error) {
 	start := make(protocol.Cursor, len(chans))
 	for i, ch := range chans {
-		var resume *protocol.Resume
+		var asked *protocol.Resume
 		if from != nil && from[i] != nil {
-			resume = &protocol.Resume{From: *from[i]}
+			asked = &protocol.Resume{From: *from[i]}
 		}
+		resume, denied := s.pastAllowed(ch, asked)
 		joined := func(rec protocol.Recovery) {
 			if !rec.History {
 				return
 			}
 			start[i] = &rec.Position
-			if resume == nil {
+			if asked == nil {
 				moved(i, rec.Position)
+				return
+			}
+			if resume == nil { // refused: told so, and live from here
+				rec = denied(rec)
+				moved(i, rec.Position)
+				sub.Deliver(&hub.Message{Channel: ch, Notice: &rec})
 				return
 			}
 			start[i] = &resume.From

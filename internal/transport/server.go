@@ -117,7 +117,7 @@ func (s *Server) channels(r *http.Request) ([]string, *protocol.Error) {
 	}
 	seen := make(map[string]bool, len(chans))
 	for _, c := range chans {
-		if err := protocol.ValidateChannel(c, s.cfg.MaxChannelLength); err != nil {
+		if err := protocol.ValidateClientChannel(c, s.cfg.MaxChannelLength); err != nil {
 			return nil, err
 		}
 		if seen[c] {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -29,13 +30,17 @@ type Options struct {
 	// Ping says that the serving node answers POST /ping, which the demo's
 	// "Call API" buttons call.
 	Ping bool
-	// StatsChannel is the channel on which nodes publish their statistics
-	// each second; the dashboard subscribes to it.
-	StatsChannel string
+	// Stats is where the dashboard's node stats come from (GET
+	// /ui/stats); nil: nowhere, the dashboard shows none.
+	Stats Stats
 }
+
+// errClosed is a stats stream asked for after Close.
+var errClosed = errors.New("web: closed")
 
 // Web serves the dashboard, the demo and their assets.
 type Web struct {
+	feed   *feed // nil without Options.Stats
 	csp    string
 	config asset
 	pages  map[string]asset // by file name under ui/
@@ -57,17 +62,21 @@ func New(o Options) *Web {
 	}
 	o.Gateways = gateways
 	cfg, err := json.Marshal(struct {
-		Node         string   `json:"node"`
-		Role         string   `json:"role"`
-		Gateways     []string `json:"gateways"`
-		Ping         bool     `json:"ping"`
-		StatsChannel string   `json:"statsChannel"`
-	}{o.NodeName, o.Role, o.Gateways, o.Ping, o.StatsChannel})
+		Node     string   `json:"node"`
+		Role     string   `json:"role"`
+		Gateways []string `json:"gateways"`
+		Ping     bool     `json:"ping"`
+	}{o.NodeName, o.Role, o.Gateways, o.Ping})
 	if err != nil {
 		panic("web: encoding config: " + err.Error()) // strings and a bool cannot fail
 	}
 	pages, static := embedded()
+	var f *feed
+	if o.Stats != nil {
+		f = &feed{src: o.Stats, listeners: make(map[chan []byte]struct{})}
+	}
 	return &Web{
+		feed:   f,
 		csp:    contentSecurityPolicy(o.Gateways),
 		config: newAsset(cfg, "application/json"),
 		pages:  pages,
@@ -83,12 +92,14 @@ func New(o Options) *Web {
 //	GET /demo           the two-client demo
 //	GET /herald.js      the browser client, and /herald.d.ts its types
 //	GET /ui/config.json the pages' configuration
+//	GET /ui/stats       every node's stats, as Server-Sent Events
 //	GET /static/...     the pages' styles and scripts
 func (w *Web) Register(mux *http.ServeMux) {
 	mux.Handle("GET /{$}", w.serve(w.pages["index.html"], cachePage))
 	mux.Handle("GET /demo", w.serve(w.pages["demo.html"], cachePage))
 	w.registerClient(mux)
 	mux.Handle("GET /ui/config.json", w.serve(w.config, cacheConfig))
+	mux.HandleFunc("GET /ui/stats", w.serveStats)
 	mux.HandleFunc("GET /static/{file...}", func(rw http.ResponseWriter, r *http.Request) {
 		a, ok := w.static[r.PathValue("file")]
 		if !ok {
@@ -97,6 +108,14 @@ func (w *Web) Register(mux *http.ServeMux) {
 		}
 		w.serve(a, cacheAsset).ServeHTTP(rw, r)
 	})
+}
+
+// Close ends the dashboards' stats streams, so that a node shutting down
+// does not wait for them.
+func (w *Web) Close() {
+	if w.feed != nil {
+		w.feed.close()
+	}
 }
 
 // RegisterClient serves the browser client alone, for nodes without the

@@ -21,11 +21,10 @@ func newMux(o Options) *http.ServeMux {
 }
 
 var demoOptions = Options{
-	NodeName:     "api1",
-	Role:         "api",
-	Gateways:     []string{"http://127.0.0.1:4001", "http://127.0.0.1:4002/"},
-	Ping:         true,
-	StatsChannel: "_herald.nodes",
+	NodeName: "api1",
+	Role:     "api",
+	Gateways: []string{"http://127.0.0.1:4001", "http://127.0.0.1:4002/"},
+	Ping:     true,
 }
 
 // get makes one request to mux and returns the response and its body.
@@ -67,7 +66,7 @@ func TestRoutes(t *testing.T) {
 		{"/ui/config.json", "application/json", "no-store", []string{`"node":"api1"`}},
 		{"/static/style.css", "text/css; charset=utf-8", "no-cache", []string{"#rate-chart", `.recovery[data-recovered="true"]`}},
 		{"/static/demo.js", "text/javascript; charset=utf-8", "no-cache", []string{"from '/herald.js'", "'recovery'", "dataset.offset"}},
-		{"/static/dashboard.js", "text/javascript; charset=utf-8", "no-cache", []string{"from '/herald.js'"}},
+		{"/static/dashboard.js", "text/javascript; charset=utf-8", "no-cache", []string{"new EventSource('/ui/stats')"}},
 		{"/static/common.js", "text/javascript; charset=utf-8", "no-cache", []string{"/ui/config.json"}},
 		{"/static/stats.js", "text/javascript; charset=utf-8", "no-cache", []string{"export class Nodes"}},
 		{"/static/chart.js", "text/javascript; charset=utf-8", "no-cache", []string{"export function drawChart"}},
@@ -104,11 +103,10 @@ func TestRoutes(t *testing.T) {
 func TestConfig(t *testing.T) {
 	t.Parallel()
 	type config struct {
-		Node         string   `json:"node"`
-		Role         string   `json:"role"`
-		Gateways     []string `json:"gateways"`
-		Ping         bool     `json:"ping"`
-		StatsChannel string   `json:"statsChannel"`
+		Node     string   `json:"node"`
+		Role     string   `json:"role"`
+		Gateways []string `json:"gateways"`
+		Ping     bool     `json:"ping"`
 	}
 	tests := []struct {
 		name string
@@ -116,11 +114,11 @@ func TestConfig(t *testing.T) {
 		want config
 	}{
 		{"demo", demoOptions, config{
-			Node: "api1", Role: "api", Ping: true, StatsChannel: "_herald.nodes",
+			Node: "api1", Role: "api", Ping: true,
 			Gateways: []string{"http://127.0.0.1:4001", "http://127.0.0.1:4002"},
 		}},
-		{"single node", Options{NodeName: "n1", StatsChannel: "_herald.nodes"}, config{
-			Node: "n1", Role: "all", Gateways: []string{}, StatsChannel: "_herald.nodes",
+		{"single node", Options{NodeName: "n1"}, config{
+			Node: "n1", Role: "all", Gateways: []string{},
 		}},
 	}
 	for _, tt := range tests {
@@ -131,7 +129,7 @@ func TestConfig(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &raw); err != nil {
 				t.Fatalf("%v in %s", err, body)
 			}
-			for _, k := range []string{"node", "role", "gateways", "ping", "statsChannel"} {
+			for _, k := range []string{"node", "role", "gateways", "ping"} {
 				if _, ok := raw[k]; !ok {
 					t.Errorf("no %q in %s", k, body)
 				}
@@ -144,7 +142,7 @@ func TestConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 			if got.Node != tt.want.Node || got.Role != tt.want.Role || got.Ping != tt.want.Ping ||
-				got.StatsChannel != tt.want.StatsChannel || !slices.Equal(got.Gateways, tt.want.Gateways) {
+				!slices.Equal(got.Gateways, tt.want.Gateways) {
 				t.Errorf("config %+v, want %+v", got, tt.want)
 			}
 		})

@@ -1,8 +1,8 @@
 // The cluster dashboard: one card per node, from the statistics every node
-// publishes each second, and a chart of messages delivered per second.
-import { connect } from '/herald.js';
+// publishes each second on NATS, which the serving node streams at
+// /ui/stats, and a chart of messages delivered per second.
 import {
-  clientURLs, clock, errorText, loadConfig, noGatewaysText, showNotice, showServedBy, transportLabel,
+  clock, demoControls, errorText, loadConfig, showNotice, showServedBy,
 } from './common.js';
 import { Nodes } from './stats.js';
 import { drawChart } from './chart.js';
@@ -13,7 +13,7 @@ const nodes = new Nodes();
 const series = []; // delivered/s, one per second, oldest first
 let peak = 0;
 let connected = false;
-let problem = ''; // why the dashboard's connection was lost, if it was
+let stopped = new Set(); // demo gateways stopped from the controls or the terminal
 
 const $ = (id) => document.getElementById(id);
 
@@ -67,9 +67,10 @@ function render(n, now) {
   const nats = String(s.nats ?? 'unknown');
   set('.nats', nats);
   el.querySelector('.nats').dataset.state = nats;
-  el.dataset.state = n.gone ? 'gone' : 'live';
-  el.classList.toggle('gone', n.gone);
-  set('.live', n.gone ? 'gone' : 'live');
+  const state = stopped.has(n.name) ? 'stopped' : n.gone ? 'gone' : 'live';
+  el.dataset.state = state;
+  el.classList.toggle('gone', state !== 'live');
+  set('.live', state);
   set('.seen', n.gone
     ? `silent for ${Math.round((now - n.seen) / 1000)} s`
     : `updated ${clock(n.seen).slice(0, 8)}`);
@@ -90,20 +91,47 @@ function tick() {
   $('rate-scale').textContent = `scale 0–${top.toLocaleString()} msg/s`;
 }
 
-/** showConnection shows the dashboard's own connection. */
-function showConnection({ state, node, transport }) {
+/** showConnection shows the state of the dashboard's stats stream. */
+function showConnection(state, detail = '') {
   document.body.dataset.connection = state;
   $('conn-state').textContent = state;
   const was = connected;
   connected = state === 'connected';
-  if (connected) problem = '';
-  if (connected && node) {
-    $('conn-detail').textContent = ` to ${node}${transport ? ` over ${transportLabel(transport)}` : ''}`;
-  } else {
-    $('conn-detail').textContent = problem ? ` (${problem})` : '';
-  }
+  $('conn-detail').textContent = detail;
   $('nodes').classList.toggle('stale', !connected);
   if (connected && !was) nodes.refresh(Date.now());
+}
+
+/** How long to wait before opening the stats stream again once it closed. */
+const RETRY_MS = 2000;
+
+/**
+ * watch opens the stats stream of the serving node. The browser reopens it
+ * by itself after a network error; a refusal closes it, and it is tried
+ * again a little later.
+ */
+function watch(cfg) {
+  const es = new EventSource('/ui/stats');
+  es.addEventListener('open', () => showConnection('connected', ` to ${cfg.node || 'this node'}`));
+  es.addEventListener('stats', (ev) => {
+    let sample;
+    try {
+      sample = JSON.parse(ev.data);
+    } catch {
+      return;
+    }
+    const n = nodes.add(sample, Date.now());
+    if (n !== null) render(n, Date.now());
+  });
+  es.addEventListener('error', () => {
+    if (es.readyState === EventSource.CLOSED) {
+      showConnection('disconnected', ' (the node refused the stats stream; trying again)');
+      setTimeout(() => watch(cfg), RETRY_MS);
+    } else {
+      showConnection('connecting', ' (lost the node; reconnecting)');
+    }
+  });
+  return es;
 }
 
 async function main() {
@@ -112,44 +140,32 @@ async function main() {
     cfg = await loadConfig();
   } catch (err) {
     showNotice(errorText(err), 'error');
-    showConnection({ state: 'closed' });
+    showConnection('closed');
     return;
   }
   showServedBy(cfg);
-  $('stats-channel').textContent = cfg.statsChannel;
   tick();
   setInterval(tick, 1000);
-
-  const urls = clientURLs(cfg);
-  if (urls.length === 0) {
-    showNotice(noGatewaysText, 'error');
-    showConnection({ state: 'closed' });
-    $('nodes-empty').textContent = 'No gateways to connect to, so no statistics.';
-    return;
-  }
-  let client = null;
-  const start = () => {
-    client = connect(urls, { transport: 'auto' });
-    client.on('state', (ev) => showConnection(ev));
-    const lost = (why) => {
-      problem = why;
-      if (!connected) $('conn-detail').textContent = ` (${why})`;
-    };
-    client.on('disconnect', ({ code, reason }) => lost(`disconnected: ${[code, reason].filter((v) => v != null && v !== '').join(' ')}`));
-    client.on('error', (err) => lost(errorText(err)));
-    client.subscribe(cfg.statsChannel, (data) => {
-      const n = nodes.add(data, Date.now());
-      if (n !== null) render(n, Date.now());
-    });
-    showConnection({ state: 'connecting', node: null, transport: client.transport });
-  };
-  start();
-  // Close the connection when the page goes away; reopen it when the page
-  // comes back from the back/forward cache.
-  addEventListener('pagehide', () => client?.close());
-  addEventListener('pageshow', (ev) => {
-    if (ev.persisted) start();
+  showConnection('connecting');
+  let es = watch(cfg);
+  demoControls($('demo-controls'), (list) => {
+    stopped = new Set(list.filter((g) => !g.running).map((g) => g.name));
+    for (const g of list) {
+      const n = nodes.byName.get(g.name);
+      if (n || !g.running) render(n ?? placeholder(g.name), Date.now());
+    }
   });
+  // Close the stream when the page goes away; reopen it when the page
+  // comes back from the back/forward cache.
+  addEventListener('pagehide', () => es.close());
+  addEventListener('pageshow', (ev) => {
+    if (ev.persisted) es = watch(cfg);
+  });
+}
+
+/** placeholder is the card state of a node not heard from yet. */
+function placeholder(name) {
+  return { name, id: '', sample: {}, interval: 1, seen: Date.now(), rates: null, gone: true };
 }
 
 main();

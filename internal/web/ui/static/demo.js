@@ -4,7 +4,7 @@
 // and epoch), and a pane shows how its client's last resume went.
 import { connect } from '/herald.js';
 import {
-  TRANSPORTS, clientURLs, clock, errorText, hostOf, loadConfig, noGatewaysText,
+  TRANSPORTS, clientURLs, clock, demoControls, errorText, hostOf, loadConfig, noGatewaysText,
   showNotice, showServedBy, transportLabel,
 } from './common.js';
 
@@ -171,10 +171,13 @@ class Pane {
       li.dataset.offset = String(meta.offset);
       this.last = { epoch: meta.epoch, offset: meta.offset };
     }
-    const latency = typeof obj.sentAtMs === 'number' ? `${Math.round(received - obj.sentAtMs)} ms` : '–';
+    const sentAt = typeof obj.sentAtMs === 'number' ? obj.sentAtMs : null;
+    const latency = sentAt !== null ? `${Math.round(received - sentAt)} ms` : '–';
     li.append(
       offsetField(positioned ? meta : null),
-      field('sent', sendTime || JSON.stringify(data), 'send-time'),
+      // The send time at the precision of the receive time, when the
+      // message says it to the millisecond.
+      field('sent', sentAt !== null ? clock(sentAt) : sendTime || JSON.stringify(data), 'send-time'),
       field('received', clock(received), 'receive-time'),
       field('latency', latency, 'latency'),
       field('via', node || '?', 'delivered-by'),
@@ -269,6 +272,7 @@ async function main() {
   }
   const panes = roots.map((root, i) => new Pane(root, i === 0 ? 'a' : 'b', urls, cfg.ping));
   for (const p of panes) p.connect();
+  demoControls(document.getElementById('demo-controls'));
   // Close the connections when the page goes away; reopen them when it
   // comes back from the back/forward cache.
   addEventListener('pagehide', () => {
