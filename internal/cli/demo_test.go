@@ -3,11 +3,15 @@ package cli
 import (
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // keptIn finds the data directory the demo reports.
@@ -56,4 +60,67 @@ func TestDemoGatewayPorts(t *testing.T) {
 		t.Errorf("exit code %d, want %d", res.code, exitUsage)
 	}
 	contains(t, "stderr", res.stderr, "--gateway-ports: give two ports")
+}
+
+// TestDemoTerminalStopsAndStartsGateways types commands at the demo's
+// terminal, as a person following the README would.
+func TestDemoTerminalStopsAndStartsGateways(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	in, typed := io.Pipe()
+	var out lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"demo", "--api-port", "0", "--gateway-ports", "0,0", "--log-level", "error"}, in, &out, io.Discard)
+	}()
+	waitFor := func(what string, cond func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond(out.String()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s:\n%s", what, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	typeLine := func(line string) {
+		t.Helper()
+		if _, err := io.WriteString(typed, line+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor("the demo to start", func(s string) bool { return strings.Contains(s, `Type "stop 1"`) })
+	typeLine("stop 1")
+	waitFor("node1 stopped", func(s string) bool { return strings.Contains(s, ": stopped") })
+	typeLine("start node1")
+	typeLine("status")
+	// The last status lists both gateways running again.
+	waitFor("both gateways running after start", func(s string) bool {
+		i := strings.LastIndex(s, "node1 on ")
+		return i > strings.Index(s, ": stopped") && strings.Count(s[i:], ": running") == 2
+	})
+	cancel()
+	typed.Close()
+	if code := <-done; code != exitOK {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// lockedBuffer is an output written by the command and read by the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

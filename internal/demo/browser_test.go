@@ -407,6 +407,71 @@ func TestDashboardListsBothGateways(t *testing.T) {
 		conns("node1")+" && "+conns("node2")+" && "+text(`#nodes [data-node="node1"] .nats`)+" === 'connected' && document.querySelector('#rate-chart')")
 }
 
+// TestDemoPageStopsAndStartsAGateway stops node 1 with the demo page's
+// own button: client A moves to node 2 and resumes without loss; Start
+// brings node 1 back, and the page and the terminal agree on its state.
+func TestDemoPageStopsAndStartsAGateway(t *testing.T) {
+	d := startDemo(t)
+	ctx := browser(t)
+	open(t, ctx, d.URL+"/demo?a=1&b=2&ta=websocket&tb=sse")
+	waitFor(t, ctx, 20*time.Second, "both panes connected and the gateway controls shown",
+		text("#client-a .node")+" === 'node1' && "+text("#client-b .node")+" === 'node2' && "+
+			`!document.querySelector('#demo-controls').hidden && document.querySelector('#demo-controls [data-node="node1"] button')?.dataset.action === 'stop'`)
+	callAPI(t, ctx, "#client-b", 1)
+
+	click(t, ctx, `#demo-controls [data-node="node1"] button`)
+	waitFor(t, ctx, 20*time.Second, "node 1 shown stopped",
+		`document.querySelector('#demo-controls [data-node="node1"]')?.dataset.running === 'false'`)
+	if d.Gateway(1) != nil {
+		t.Fatal("the page says node1 stopped, but it runs")
+	}
+	waitFor(t, ctx, 30*time.Second, "client A on node 2",
+		text("#client-a .node")+" === 'node2' && "+text("#client-a .state")+" === 'connected'")
+	callAPI(t, ctx, "#client-b", 2)
+	a := messages(t, ctx, "#client-a")
+	contiguous(t, "A", a)
+	if a[0].Node != "node2" {
+		t.Fatalf("client A's latest message came via %s, want node2: %v", a[0].Node, a)
+	}
+	if out := d.Command(context.Background(), "status"); !strings.Contains(out, "node1 on ") || !strings.Contains(out, ": stopped") {
+		t.Fatalf("the terminal's status says %q; want node1 stopped", out)
+	}
+
+	click(t, ctx, `#demo-controls [data-node="node1"] button`)
+	waitFor(t, ctx, 20*time.Second, "node 1 shown running",
+		`document.querySelector('#demo-controls [data-node="node1"]')?.dataset.running === 'true'`)
+	g := d.Gateway(1)
+	if g == nil {
+		t.Fatal("the page says node1 runs, but it is stopped")
+	}
+	if res, err := http.Get("http://" + g.Addr() + "/readyz"); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("node1 after Start: %v %v", res, err)
+	}
+}
+
+// TestDashboardStopsAGatewayAndTheTerminalStartsIt stops node 2 from the
+// dashboard: its card says stopped, then the terminal's "start 2" brings
+// it back, and the dashboard follows.
+func TestDashboardStopsAGatewayAndTheTerminalStartsIt(t *testing.T) {
+	d := startDemo(t)
+	ctx := browser(t)
+	open(t, ctx, d.URL+"/")
+	card := func(node string) string { return `document.querySelector('#nodes [data-node="` + node + `"]')` }
+	waitFor(t, ctx, 30*time.Second, "both gateways live, with controls",
+		card("node1")+"?.dataset.state === 'live' && "+card("node2")+"?.dataset.state === 'live' && "+
+			`document.querySelector('#demo-controls [data-node="node2"] button')?.dataset.action === 'stop'`)
+	click(t, ctx, `#demo-controls [data-node="node2"] button`)
+	waitFor(t, ctx, 20*time.Second, "node 2's card stopped", card("node2")+"?.dataset.state === 'stopped' && "+card("node1")+"?.dataset.state === 'live'")
+	if d.Gateway(2) != nil {
+		t.Fatal("the dashboard says node2 stopped, but it runs")
+	}
+	if out := d.Command(context.Background(), "start 2"); !strings.Contains(out, "node2 on ") || strings.Contains(out, "stopped") {
+		t.Fatalf("start 2 answered %q", out)
+	}
+	waitFor(t, ctx, 30*time.Second, "node 2's card live again, its button Stop",
+		card("node2")+"?.dataset.state === 'live' && "+`document.querySelector('#demo-controls [data-node="node2"] button')?.dataset.action === 'stop'`)
+}
+
 // screenshot saves the demo page to the file HERALD_SCREENSHOT names (make
 // screenshot sets it to docs/demo.png).
 func screenshot(t *testing.T, ctx context.Context) {
