@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -69,58 +68,37 @@ func TestDemoTerminalStopsAndStartsGateways(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	in, typed := io.Pipe()
-	var out lockedBuffer
+	out := newOutput()
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"demo", "--api-port", "0", "--gateway-ports", "0,0", "--log-level", "error"}, in, &out, io.Discard)
+		done <- Run(ctx, []string{"demo", "--api-port", "0", "--gateway-ports", "0,0", "--log-level", "error"}, in, out, io.Discard)
 	}()
-	waitFor := func(what string, cond func(string) bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond(out.String()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s:\n%s", what, out.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	typeLine := func(line string) {
 		t.Helper()
 		if _, err := io.WriteString(typed, line+"\n"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitFor("the demo to start", func(s string) bool { return strings.Contains(s, `Type "stop 1"`) })
+	out.waitFor(t, `Type "stop 1"`)
 	typeLine("stop 1")
-	waitFor("node1 stopped", func(s string) bool { return strings.Contains(s, ": stopped") })
+	out.waitFor(t, ": stopped")
 	typeLine("start node1")
 	typeLine("status")
 	// The last status lists both gateways running again.
-	waitFor("both gateways running after start", func(s string) bool {
-		i := strings.LastIndex(s, "node1 on ")
-		return i > strings.Index(s, ": stopped") && strings.Count(s[i:], ": running") == 2
-	})
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		s := out.String()
+		if i := strings.LastIndex(s, "node1 on "); i > strings.Index(s, ": stopped") && strings.Count(s[i:], ": running") == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("both gateways should be running after start:\n%s", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	cancel()
 	typed.Close()
 	if code := <-done; code != exitOK {
 		t.Fatalf("exit code %d", code)
 	}
-}
-
-// lockedBuffer is an output written by the command and read by the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -86,21 +86,7 @@ func contains(t *testing.T, what, s string, want ...string) {
 // it when the test ends, and returns its base URL once it is ready.
 func startNode(t *testing.T, cfg config.Config) string {
 	t.Helper()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DrainTimeout = 100 * time.Millisecond
-	n, err := node.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
-	u := "http://" + n.Addr()
+	u := startNodeUnready(t, cfg)
 	deadline := time.Now().Add(waitTimeout)
 	for {
 		resp, err := http.Get(u + "/readyz")
@@ -115,4 +101,25 @@ func startNode(t *testing.T, cfg config.Config) string {
 		}
 		time.Sleep(10 * time.Millisecond) // polling readiness: there is no event to wait on
 	}
+}
+
+// startNodeUnready starts a real node like startNode, but returns its base
+// URL as soon as it listens, ready or not.
+func startNodeUnready(t *testing.T, cfg config.Config) string {
+	t.Helper()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.DrainTimeout = 100 * time.Millisecond
+	n, err := node.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	return "http://" + n.Addr()
 }

@@ -40,8 +40,10 @@ func newSubCmd() *cobra.Command {
 each message frame received on standard output as one line of JSON, exactly as
 the server sent it, until interrupted (exit status 0).
 
-Progress and errors go to standard error. A refused subscription ends sub with
-exit status 1. When the server disconnects, its code and reason are printed;
+Progress and errors go to standard error, among them a warning when the node
+says it is not ready (its /readyz), as while it cannot reach NATS: it then
+accepts subscriptions but delivers nothing. A refused subscription ends sub
+with exit status 1. When the server disconnects, its code and reason are printed;
 the exit status is 0 if the node is shutting down (code 3001), else 1.
 
 With --rewind N, each channel that keeps history first replays its last N
@@ -98,8 +100,13 @@ func subscribe(cmd *cobra.Command, o subOptions, channels []string) error {
 	stop := context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Now()) })
 	defer stop()
 
+	ready, err := endpoint(o.url, "/readyz", map[string]string{"http": "http", "https": "https", "ws": "http", "wss": "https"})
+	if err != nil {
+		return err
+	}
 	s := &session{
-		ctx:  ctx,
+		ready: ready,
+		ctx:   ctx,
 		conn: conn,
 		rw: struct {
 			io.Reader
@@ -144,6 +151,7 @@ func dial(ctx context.Context, u, origin string) (net.Conn, io.Reader, error) {
 
 // session is one subscribed connection, read and written by one goroutine.
 type session struct {
+	ready          string // the node's /readyz
 	ctx            context.Context
 	conn           net.Conn
 	rw             io.ReadWriter // reads frames, writes control replies
@@ -163,6 +171,9 @@ func (s *session) run(channels []string) error {
 		return s.disconnected(f)
 	default:
 		return s.end(fmt.Errorf("the server sent %q before its welcome: %.200s", f.Op, p))
+	}
+	if state := notReady(s.ctx, s.ready); state != "" {
+		fmt.Fprintf(s.stderr, "%s: warning: the node is not ready (%s): its subscriptions deliver nothing until it is\n", s.prefix, state)
 	}
 
 	pending := make(map[uint64]string, len(channels))
@@ -250,4 +261,31 @@ func (s *session) end(err error) error {
 	s.conn.SetWriteDeadline(time.Now().Add(closeTimeout))
 	wsutil.WriteClientMessage(s.conn, ws.OpClose, ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))
 	return err
+}
+
+// readyTimeout bounds the readiness check sub makes as it connects.
+const readyTimeout = 2 * time.Second
+
+// notReady asks the node's /readyz and returns the state it reports when
+// it is not ready (such as "nats disconnected"), or "" when it is ready or
+// does not say.
+func notReady(ctx context.Context, url string) string {
+	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+	}
+	if resp.StatusCode != http.StatusServiceUnavailable || json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&body) != nil {
+		return ""
+	}
+	return body.Status
 }

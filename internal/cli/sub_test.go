@@ -17,6 +17,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/heraldrt/herald/internal/config"
 	"github.com/heraldrt/herald/internal/protocol"
 )
 
@@ -97,6 +98,11 @@ func nodeDouble(t *testing.T, script func(p *peer)) (srv *httptest.Server, done 
 	t.Helper()
 	finished := make(chan struct{}, 1)
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/readyz" { // sub asks as it connects
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"status":"ready"}`)
+			return
+		}
 		if r.URL.Path != "/ws" {
 			t.Errorf("request for %s, want /ws", r.URL.Path)
 			http.NotFound(w, r)
@@ -311,4 +317,25 @@ func TestEndpoint(t *testing.T) {
 			t.Errorf("endpoint(%q) succeeded, want an error", bad)
 		}
 	}
+}
+
+// TestSubSaysWhenTheNodeIsNotReady subscribes through a node that cannot
+// reach its NATS: sub says so at once, rather than only "subscribed".
+func TestSubSaysWhenTheNodeIsNotReady(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.Name = "stranded"
+	cfg.NATSURL = "nats://127.0.0.1:1" // nothing listens there
+	url := startNodeUnready(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stderr := newOutput()
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, []string{"sub", "--url", url, "news"}, strings.NewReader(""), io.Discard, stderr) }()
+	stderr.waitFor(t, "subscribed to news")
+	if !strings.Contains(stderr.String(), `warning: the node is not ready (nats disconnected)`) {
+		t.Fatalf("stderr %q does not warn that the node is not ready", stderr.String())
+	}
+	cancel()
+	<-done
 }
