@@ -107,7 +107,7 @@ func subscribe(cmd *cobra.Command, o subOptions, channels []string) error {
 	s := &session{
 		ready: ready,
 		ctx:   ctx,
-		conn: conn,
+		conn:  conn,
 		rw: struct {
 			io.Reader
 			io.Writer

@@ -331,7 +331,9 @@ func TestSubSaysWhenTheNodeIsNotReady(t *testing.T) {
 	defer cancel()
 	stderr := newOutput()
 	done := make(chan int, 1)
-	go func() { done <- Run(ctx, []string{"sub", "--url", url, "news"}, strings.NewReader(""), io.Discard, stderr) }()
+	go func() {
+		done <- Run(ctx, []string{"sub", "--url", url, "news"}, strings.NewReader(""), io.Discard, stderr)
+	}()
 	stderr.waitFor(t, "subscribed to news")
 	if !strings.Contains(stderr.String(), `warning: the node is not ready (nats disconnected)`) {
 		t.Fatalf("stderr %q does not warn that the node is not ready", stderr.String())
