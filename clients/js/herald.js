@@ -559,7 +559,7 @@ class HeraldClient {
     const info = {
       code: d?.code,
       reason: d?.reason ?? '',
-      reconnect: typeof d?.reconnect === 'boolean' ? d.reconnect : !(d?.code >= 3500),
+      reconnect: typeof d?.reconnect === 'boolean' ? d.reconnect : !(d?.code >= 3500) || d?.code === 3504,
     };
     this.#emit('disconnect', info);
     if (conn !== this.#conn) return;
@@ -596,7 +596,9 @@ class HeraldClient {
     ws.onmessage = (e) => this.#wsFrame(conn, e.data);
     ws.onerror = () => this.#lost(conn, heraldError(`herald: WebSocket error on ${conn.url}`));
     ws.onclose = (e) => {
-      const terminal = e?.code >= 3500 && e.code < 4000;
+      // 35xx: do not reconnect, but for 3504 (the node is full: try again
+      // later, or another node).
+      const terminal = e?.code >= 3500 && e.code < 4000 && e.code !== 3504;
       if (terminal) this.#serverDisconnect(conn, { code: e.code, reason: e.reason, reconnect: false });
       else this.#lost(conn);
     };

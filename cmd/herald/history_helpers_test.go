@@ -71,8 +71,20 @@ type herald struct {
 // the test.
 func startHerald(t *testing.T, name string, args ...string) *herald {
 	t.Helper()
+	return startHeraldWithFiles(t, name, 0, args...)
+}
+
+// startHeraldWithFiles is startHerald with the process's open-files limit
+// set to files (soft and hard), or left alone when files is 0.
+func startHeraldWithFiles(t *testing.T, name string, files int, args ...string) *herald {
+	t.Helper()
 	all := append([]string{"serve", "--name", name, "--listen", "127.0.0.1:0", "--log-format", "json", "--drain-timeout", "200ms"}, args...)
-	h := &herald{name: name, cmd: exec.Command(binary, all...), eof: make(chan struct{})}
+	cmd := exec.Command(binary, all...)
+	if files > 0 {
+		// The shell lowers its own limit, then becomes herald (same pid).
+		cmd = exec.Command("sh", append([]string{"-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, files), binary}, all...)...)
+	}
+	h := &herald{name: name, cmd: cmd, eof: make(chan struct{})}
 	stderr, err := h.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -175,6 +187,21 @@ func (h *herald) waitLog(t *testing.T, msg string, within time.Duration) {
 		defer h.mu.Unlock()
 		for _, l := range h.lines {
 			if strings.Contains(l, want) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// waitLogContaining waits until the process logs a line holding text.
+func (h *herald) waitLogContaining(t *testing.T, text string, within time.Duration) {
+	t.Helper()
+	waitFor(t, within, h.name+" logging "+text, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, l := range h.lines {
+			if strings.Contains(l, text) {
 				return true
 			}
 		}

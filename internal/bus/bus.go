@@ -345,6 +345,60 @@ func (b *Bus) Replicas() int {
 	return 1 // two copies would need both servers up to take a write: no gain
 }
 
+// ErrJetStreamBroken is the embedded JetStream failing to write a
+// stream's files (as when the process ran out of file descriptors): it
+// stays so until JetStream is restarted, which RestartJetStream does.
+var ErrJetStreamBroken = errors.New("bus: JetStream cannot write its files")
+
+// JetStreamHealth reports whether the embedded JetStream can store
+// messages: nil when it can (or when NATS is external, whose operators
+// watch it themselves), ErrJetStreamBroken (wrapped, with the server's
+// reason) when a stream met a write error, another error when it is not
+// ready for another reason (a cluster still electing its leaders).
+func (b *Bus) JetStreamHealth() error {
+	if b.ns == nil || b.opts.StoreDir == "" {
+		return nil
+	}
+	if !b.ns.JetStreamEnabled() {
+		return fmt.Errorf("%w: JetStream is not running", ErrJetStreamBroken)
+	}
+	h := b.ns.Healthz(&server.HealthzOptions{Details: true})
+	var errs []error
+	for _, e := range h.Errors {
+		// A stream's write error is sticky: the server keeps refusing
+		// to store until the stream's files are opened anew. So is a
+		// stream JetStream could not load (as when it started again
+		// with no descriptor to spare).
+		if e.Type == server.HealthzErrorStream && (strings.Contains(e.Error, "write error") || strings.Contains(e.Error, "could not be recovered")) {
+			return fmt.Errorf("%w: %s", ErrJetStreamBroken, e.Error)
+		}
+		errs = append(errs, errors.New(e.Error))
+	}
+	if len(errs) == 0 && h.Error != "" {
+		errs = append(errs, errors.New(h.Error))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bus: JetStream not healthy: %w", err)
+	}
+	return nil
+}
+
+// RestartJetStream stops the embedded JetStream and starts it again from
+// its files, which clears the write errors of its streams. It keeps the
+// JetStream state on disk, so a cluster member rejoins its peers.
+func (b *Bus) RestartJetStream() error {
+	if b.ns == nil || b.opts.StoreDir == "" {
+		return nil
+	}
+	if err := b.ns.ShutdownJetStream(); err != nil {
+		return fmt.Errorf("bus: stop JetStream: %w", err)
+	}
+	if err := b.ns.EnableJetStream(&server.JetStreamConfig{StoreDir: b.opts.StoreDir, Strict: true, CompressOK: true}); err != nil {
+		return fmt.Errorf("bus: start JetStream: %w", err)
+	}
+	return nil
+}
+
 // Server returns the embedded NATS server, or nil with an external NATS.
 func (b *Bus) Server() *server.Server { return b.ns }
 

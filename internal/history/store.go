@@ -152,7 +152,31 @@ func (s *Store) config(r *rule, replicas int) jetstream.StreamConfig {
 		Duplicates:        dedupe,
 		Discard:           jetstream.DiscardOld,
 		RePublish:         &jetstream.RePublish{Source: r.subject + ">", Destination: s.opts.Prefix + ".ch.>"},
+		AllowRollup:       true, // for Probe, which keeps one message per node
 	}
+}
+
+// probeTimeout bounds one probe write.
+const probeTimeout = 2 * time.Second
+
+// Probe stores a small message in every rule's stream, as a node's proof
+// that history can be written right now: streams that exist and answer
+// may still fail to write (a JetStream out of file descriptors does). Each
+// node's probe replaces its previous one (a rollup on its subject, a
+// channel of Herald's own that no client can reach), so probes cost no
+// history.
+func (s *Store) Probe(ctx context.Context, node string) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	for _, r := range s.rules {
+		m := nats.NewMsg(r.subject + protocol.ReservedToken + ".probe." + node)
+		m.Data = []byte(`{}`)
+		m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+		if _, err := s.opts.JS.PublishMsg(ctx, m); err != nil {
+			return fmt.Errorf("history: stream %s for %q cannot be written: %w", r.stream, r.Pattern, err)
+		}
+	}
+	return nil
 }
 
 // Ensure creates or updates the stream of every rule.
@@ -204,6 +228,10 @@ func (s *Store) ensure(ctx context.Context, r *rule) (jetstream.Stream, error) {
 		return nil, fmt.Errorf("history: stream %s for %q: %w", r.stream, r.Pattern, err)
 	}
 	r.handle = st
+	if c := st.CachedInfo().Cluster; c != nil && c.Leader == "" {
+		// Made, but not usable until its replicas elect a leader.
+		return nil, fmt.Errorf("history: stream %s for %q has no leader yet", r.stream, r.Pattern)
+	}
 	return st, nil
 }
 
@@ -213,7 +241,7 @@ func sameSettings(have, want jetstream.StreamConfig) bool {
 	return slices.Equal(have.Subjects, want.Subjects) &&
 		have.MaxMsgsPerSubject == want.MaxMsgsPerSubject && have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes &&
 		have.Replicas == want.Replicas && have.Duplicates == want.Duplicates &&
-		have.RePublish != nil && *have.RePublish == *want.RePublish
+		have.RePublish != nil && *have.RePublish == *want.RePublish && have.AllowRollup == want.AllowRollup
 }
 
 func insufficient(err error) bool {

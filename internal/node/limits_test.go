@@ -3,12 +3,16 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gobwas/ws"
 
 	"github.com/heraldrt/herald/internal/history"
 )
@@ -155,5 +159,101 @@ func TestClientPublishCannotFillTheDisk(t *testing.T) {
 	t.Logf("12 MB published; the stream keeps %d messages, %d bytes; the data directory holds %d bytes", info.State.Msgs, info.State.Bytes, disk)
 	if disk > 8<<20 {
 		t.Errorf("the data directory holds %d bytes after 12 MB were published under a 2 MiB rule", disk)
+	}
+}
+
+// dialFrom opens a WebSocket from the loopback address src and returns
+// its first frame: the welcome, or the disconnect of a refusal.
+func dialFrom(t *testing.T, addr, src string) (net.Conn, frame) {
+	t.Helper()
+	d := ws.Dialer{Timeout: 5 * time.Second, NetDial: func(ctx context.Context, network, a string) (net.Conn, error) {
+		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		return nd.DialContext(ctx, network, a)
+	}}
+	conn, br, _, err := d.Dial(context.Background(), "ws://"+addr+"/ws")
+	if err != nil {
+		t.Fatalf("dial from %s: %v", src, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &wsClient{t: t, conn: conn, rd: conn}
+	if br != nil {
+		c.rd = io.MultiReader(br, conn)
+	}
+	f, err := c.next(5 * time.Second)
+	if err != nil {
+		t.Fatalf("first frame from %s: %v", src, err)
+	}
+	return conn, f
+}
+
+// sseFrom opens an SSE stream from src and returns the status of the
+// answer and its body when it is an error.
+func sseFrom(t *testing.T, addr, src string) (int, string) {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	resp, err := client.Get("http://" + addr + "/sse?channel=c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode == http.StatusOK {
+		return resp.StatusCode, ""
+	}
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestConnectionLimits fills a node's --max-connections-per-ip, then its
+// --max-connections: WebSocket clients past them are told so with 3504
+// (reconnect: true), SSE clients with 429 and 503; every refusal is
+// counted, and a place freed is taken again.
+func TestConnectionLimits(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig("conn-limits")
+	cfg.MaxConnections = 5
+	cfg.MaxConnectionsPerIP = 3
+	n := startNode(t, cfg)
+	var first net.Conn
+	for i := range 2 {
+		c, f := dialFrom(t, n.Addr(), "127.0.0.1")
+		if f.Op != "welcome" {
+			t.Fatalf("WebSocket %d: %+v", i, f)
+		}
+		if first == nil {
+			first = c
+		}
+	}
+	if status, body := sseFrom(t, n.Addr(), "127.0.0.1"); status != http.StatusOK {
+		t.Fatalf("SSE as the third from one address: %d %s", status, body)
+	}
+	if _, f := dialFrom(t, n.Addr(), "127.0.0.1"); f.Op != "disconnect" || f.Code != 3504 || !f.Reconnect || !strings.Contains(f.Reason, "your address") {
+		t.Fatalf("a fourth from one address: %+v, want disconnect 3504, reconnect, your address", f)
+	}
+	if status, body := sseFrom(t, n.Addr(), "127.0.0.1"); status != http.StatusTooManyRequests || !strings.Contains(body, "too_many_connections") {
+		t.Fatalf("SSE past the address's limit: %d %s, want 429 too_many_connections", status, body)
+	}
+	for i := range 2 {
+		if _, f := dialFrom(t, n.Addr(), "127.0.0.2"); f.Op != "welcome" {
+			t.Fatalf("WebSocket %d from another address: %+v", i, f)
+		}
+	}
+	if _, f := dialFrom(t, n.Addr(), "127.0.0.3"); f.Op != "disconnect" || f.Code != 3504 || !f.Reconnect || f.Reason != "node full" {
+		t.Fatalf("past the node's limit: %+v, want disconnect 3504 node full, reconnect", f)
+	}
+	if status, body := sseFrom(t, n.Addr(), "127.0.0.3"); status != http.StatusServiceUnavailable || !strings.Contains(body, "--max-connections") {
+		t.Fatalf("SSE past the node's limit: %d %s, want 503", status, body)
+	}
+	for limit, want := range map[string]float64{"max-connections-per-ip": 2, "max-connections": 2} {
+		if got := metric(t, n.Addr(), `herald_limit_refusals_total{limit="`+limit+`"}`); got != want {
+			t.Errorf("refusals by %s counted %v, want %v", limit, got, want)
+		}
+	}
+	first.Close()
+	eventually(t, 5*time.Second, "the closed connection's place to free", func() bool {
+		return metric(t, n.Addr(), `herald_connections{transport="websocket"}`) == 3
+	})
+	if _, f := dialFrom(t, n.Addr(), "127.0.0.3"); f.Op != "welcome" {
+		t.Fatalf("once a place is free: %+v, want a welcome", f)
 	}
 }

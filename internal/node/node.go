@@ -48,6 +48,9 @@ type Node struct {
 
 	extra    map[string]http.Handler // WithHandler's, by pattern
 	draining atomic.Bool
+	// historyDown says why history does not work, while it does not (nil
+	// when it does, or when no channel keeps history); readiness follows.
+	historyDown atomic.Pointer[string]
 }
 
 // Option adds to a node what its config does not describe.
@@ -86,6 +89,8 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 // listens and serves. It returns once the node accepts connections.
 func (n *Node) Start() error {
 	cfg := &n.cfg
+	fds := newBudget(openFiles(), cfg.MaxConnections)
+	cfg.MaxConnections = fds.clients
 	var h *hub.Hub
 	var received func()
 	rules := cfg.HistoryRules()
@@ -121,6 +126,7 @@ func (n *Node) Start() error {
 	var store *history.Store
 	var hist hub.History
 	if len(rules) > 0 {
+		n.historyUp(errHistoryStarting) // not ready until its streams work
 		js, err := b.JetStream()
 		if err != nil {
 			n.closeBus()
@@ -210,8 +216,14 @@ func (n *Node) Start() error {
 			return fmt.Errorf("pprof-listen on %s: %w", cfg.PprofListen, err)
 		}
 	}
-	n.ln = ln
+	sockets := func() int { return 0 }
+	if n.transports != nil {
+		sockets = n.transports.Sockets
+	}
+	capped := &cappedListener{Listener: ln, limit: int64(fds.listen), taken: sockets, refused: func() { n.metrics.Refused("open-files") }}
+	n.ln = capped
 	n.srv = &http.Server{
+		ConnState:         capped.track,
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -221,7 +233,7 @@ func (n *Node) Start() error {
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}
 	n.served = make(chan error, 1)
-	go func() { n.served <- n.srv.Serve(ln) }()
+	go func() { n.served <- n.srv.Serve(n.ln) }()
 	sctx, stop := context.WithCancel(context.Background())
 	n.stopStats = stop
 	if cfg.StatsInterval > 0 {
@@ -243,6 +255,14 @@ func (n *Node) Start() error {
 		nats = fmt.Sprintf("embedded (clients: %s; cluster: %s)", clients, cluster)
 	}
 	n.log.Info("herald node started", "listen", ln.Addr().String(), "role", cfg.Role, "nats", nats)
+	if fds.files > 0 {
+		n.log.Info("connection limits", "max_connections", fds.clients, "open_files", fds.files,
+			"kept_for_nats_and_jetstream", fds.reserve, "kept_for_requests", fds.reserve)
+	}
+	if fds.over() {
+		n.log.Warn("--max-connections leaves NATS, JetStream and requests fewer descriptors than they need: at the open-files limit, history may fail",
+			"max_connections", fds.clients, "open_files", fds.files, "suggested", fds.files-2*fds.reserve)
+	}
 	for _, l := range []struct{ flag, addr string }{{"nats-listen", cfg.NATSListen}, {"cluster-listen", cfg.ClusterListen}} {
 		if l.addr != "" && !loopback(l.addr) {
 			n.log.Warn("the embedded NATS server accepts unauthenticated connections here: keep this address on a private network", "flag", l.flag, "addr", l.addr)
@@ -349,6 +369,8 @@ func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, `{"status":"draining"}`)
 	case !n.bus.Connected():
 		writeJSON(w, http.StatusServiceUnavailable, `{"status":"nats disconnected"}`)
+	case n.historyDown.Load() != nil:
+		writeJSON(w, http.StatusServiceUnavailable, `{"status":"`+*n.historyDown.Load()+`"}`)
 	default:
 		writeJSON(w, http.StatusOK, `{"status":"ready"}`)
 	}

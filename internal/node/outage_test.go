@@ -177,3 +177,42 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestNotReadyUntilHistoryWorks starts a node with history on a NATS
+// without JetStream: connected, but unable to keep history, it says it is
+// not ready. NATS comes back with JetStream, and the node becomes ready
+// only once a history publish works.
+func TestNotReadyUntilHistoryWorks(t *testing.T) {
+	natsAddr := freeAddr(t)
+	ns := startNATS(t, natsAddr) // no JetStream
+	cfg := historyConfig(t, "wait-history")
+	cfg.NATSURL = "nats://" + natsAddr
+	n, err := node.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	eventually(t, 10*time.Second, "the node on NATS", func() bool { return n.Bus().Connected() })
+	// Past a few checks of its history, it is still not ready.
+	for range 20 {
+		status, body := get(t, "http://"+n.Addr()+"/readyz")
+		if status != http.StatusServiceUnavailable || !strings.Contains(body, `"history unavailable"`) {
+			t.Fatalf("readyz with NATS up but no JetStream: %d %s, want 503 history unavailable", status, body)
+		}
+		time.Sleep(50 * time.Millisecond) // sampling readiness over time: nothing to wait on
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	startNATSWith(t, natsAddr, t.TempDir())
+	eventually(t, 30*time.Second, "ready once history works", func() bool { return ready(n.Addr()) })
+	if status, body := publish(t, n.Addr(), "/api/publish", `{"channel":"news.ready","data":1}`); status != http.StatusOK {
+		t.Fatalf("a history publish once ready: %d %s", status, body)
+	}
+}

@@ -44,6 +44,11 @@ const (
 	CloseRateLimited   = 3009 // commands kept coming faster than allowed; reconnect after a backoff
 	CloseBadRequest    = 3500 // a protocol violation (binary frame, bad UTF-8, bad frame); do not reconnect
 	CloseMessageTooBig = 3501 // an inbound message over the read limit; do not reconnect
+	// CloseTooManyConnections refuses a connection the node or the
+	// client's address has no room for. Unlike the other 35xx codes it
+	// asks the client to reconnect, after a backoff, to another node if it
+	// can: the disconnect frame says so (reconnect: true).
+	CloseTooManyConnections = 3504
 )
 
 // Disconnect is what a server says before it closes a client connection.
@@ -61,4 +66,6 @@ var (
 	DisconnectRateLimited   = Disconnect{CloseRateLimited, "rate limited", true}
 	DisconnectBadRequest    = Disconnect{CloseBadRequest, "bad request", false}
 	DisconnectMessageTooBig = Disconnect{CloseMessageTooBig, "message too big", false}
+	DisconnectNodeFull      = Disconnect{CloseTooManyConnections, "node full", true}
+	DisconnectAddressFull   = Disconnect{CloseTooManyConnections, "too many connections from your address", true}
 )

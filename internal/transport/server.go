@@ -40,6 +40,7 @@ type Server struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	clients  *registry
+	conns    connections
 	polls    *polls
 	poller   *poller // nil: a reader goroutine per WebSocket connection
 	draining atomic.Bool
@@ -51,6 +52,7 @@ func New(d Deps) *Server {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{Deps: d, cfg: d.Config, log: d.Logger.With("component", "transport"), clients: newRegistry()}
+	s.conns.max, s.conns.perIP = d.Config.MaxConnections, newPerIP(d.Config.MaxConnectionsPerIP)
 	s.polls = newPolls(s)
 	if p, err := newPoller(); err == nil {
 		s.poller = p

@@ -40,6 +40,12 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, perr)
 		return
 	}
+	addr := clientAddr(r)
+	if _, perr := s.claim(addr); perr != nil {
+		writeError(w, perr)
+		return
+	}
+	defer s.release(addr)
 	c := &sseConn{s: s, notify: make(chan struct{}, 1)}
 	c.out = outbox{maxFrames: s.cfg.QueueMessages, maxBytes: s.cfg.QueueBytes, wake: c.wake}
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ type wsConn struct {
 	// goroutine: one is started per message (reading guards against two).
 	rd       *wsutil.Reader
 	rates    *commandRates // made on the first command; used by the reader only
+	addr     netip.Addr    // the client's address, as the per-address limit counts it
 	reading  atomic.Bool
 	lastSeen atomic.Int64 // unix nanoseconds of the last frame from the client
 	closed   sync.Once
@@ -65,16 +67,32 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocol.NewError(protocol.CodeBadRequest, "this endpoint speaks WebSocket: send a GET with Upgrade: websocket"))
 		return
 	}
+	addr := clientAddr(r)
+	refusal, perr := s.claim(addr)
 	up := ws.HTTPUpgrader{Timeout: s.cfg.WriteTimeout}
 	conn, rw, _, err := up.Upgrade(r, w)
-	if err != nil {
-		s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+	if conn != nil {
+		s.conns.hijack.Add(1)
+	}
+	if err != nil || perr != nil {
+		if err != nil {
+			s.log.Debug("websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
+		} else {
+			// Refused on the upgraded connection: a browser sees the close
+			// code (3504), where it would see nothing of an HTTP answer.
+			_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			_, _ = conn.Write(append(wsFrame(protocol.AppendDisconnect(nil, refusal)), wsCloseFrame(refusal.Code, refusal.Reason)...))
+		}
 		if conn != nil {
 			conn.Close()
+			s.conns.hijack.Add(-1)
+		}
+		if perr == nil {
+			s.release(addr)
 		}
 		return
 	}
-	c := &wsConn{s: s, conn: conn, id: newClientID()}
+	c := &wsConn{s: s, conn: conn, id: newClientID(), addr: addr}
 	c.out = outbox{maxFrames: s.cfg.QueueMessages, maxBytes: s.cfg.QueueBytes, wake: func() { go c.writeLoop() }}
 	var src io.Reader = conn
 	if rw != nil && rw.Reader.Buffered() > 0 {
@@ -181,6 +199,7 @@ func (c *wsConn) closeConn() {
 			c.s.poller.remove(fd)
 		}
 		c.conn.Close()
+		c.s.conns.hijack.Add(-1)
 	})
 }
 
@@ -202,6 +221,7 @@ func (c *wsConn) release() {
 		c.s.Hub.Unsubscribe(ch, c)
 	}
 	c.s.clients.remove(c)
+	c.s.release(c.addr)
 	c.s.Metrics.Connections(metrics.WebSocket).Dec()
 }
 

@@ -206,6 +206,24 @@ test('a close code of 3500 and above without a disconnect frame also stops', () 
   assert.deepEqual(t.events.find(([e]) => e === 'disconnect')[1], { code: 3500, reason: 'bad request', reconnect: false });
 });
 
+test('a full node (3504) is left for another, after a backoff', () => {
+  const t = connected(['http://n1', 'http://n2']);
+  t.ws.receive({ op: 'disconnect', code: 3504, reason: 'node full', reconnect: true });
+  t.ws.serverClose(3504, 'node full');
+  assert.equal(t.client.state, 'disconnected');
+  assert.equal(t.clock.pending().length, 1);
+  t.clock.next();
+  assert.equal(t.sockets[1].url, 'ws://n2/ws');
+});
+
+test('a 3504 close without its disconnect frame still reconnects', () => {
+  const t = connected(['http://n1', 'http://n2']);
+  t.ws.serverClose(3504, 'node full');
+  assert.equal(t.client.state, 'disconnected');
+  t.clock.next();
+  assert.equal(t.sockets[1].url, 'ws://n2/ws');
+});
+
 test('publish sends a command and resolves on its reply', async () => {
   const t = connected();
   const p = t.client.publish('chat.room1', { text: 'hi' });
