@@ -431,7 +431,7 @@ var usage = map[string]string{
 	"ping":           "serve POST /ping on the publish API: publishes {\"sendTime\":...} to the channel updates, as a demo backend would",
 	"stats-interval": "how often the node publishes its stats on NATS, for the dashboard of --ui nodes (no client can read them); 0: never",
 	"pprof-listen":   "host:port for Go's profiler (/debug/pprof/), on a listener of its own; keep it on loopback; empty: off",
-	"drain-timeout":  "on shutdown, how long to wait for clients to be disconnected and messages flushed; 0: stop at once",
+	"drain-timeout":  "on shutdown, the time within which clients are told to reconnect elsewhere (over its first four fifths) and gone; 0: all told at once",
 	"shutdown-delay": "on shutdown, how long to answer /readyz with 503 while still serving, before closing the listener (lets load balancers move new clients first)",
 }
 

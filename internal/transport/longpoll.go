@@ -533,6 +533,9 @@ func (sess *session) Deliver(m *hub.Message) {
 	}
 }
 
+// abort ends the session at once.
+func (sess *session) abort() { sess.end(expired()) }
+
 // disconnect ends the session at shutdown. A poll in progress returns what
 // is buffered with the disconnect; a session between polls has nobody to
 // tell and ends at once (its next poll gets session_expired).

@@ -13,6 +13,8 @@ import (
 type client interface {
 	// disconnect tells the client why it is being closed and closes it.
 	disconnect(d protocol.Disconnect)
+	// abort closes the client at once, whatever it has left to write.
+	abort()
 }
 
 // registry tracks live clients so that shutdown can reach every one.
@@ -48,9 +50,14 @@ func (r *registry) len() int {
 	return len(r.clients)
 }
 
+// minStep is the shortest pause between two batches of disconnects: a
+// timer per client would cost more than it spreads.
+const minStep = 5 * time.Millisecond
+
 // disconnectAll disconnects every client with d, spread evenly over
-// spread so that they do not all reconnect at once, then waits until all
-// are gone or ctx ends.
+// spread so that they do not all reconnect at once, and waits until all
+// are gone or ctx ends; then it closes the rest at once. Clients are told
+// in batches at least minStep apart, as many batches as spread allows.
 func (r *registry) disconnectAll(ctx context.Context, d protocol.Disconnect, spread time.Duration) {
 	r.mu.Lock()
 	all := make([]client, 0, len(r.clients))
@@ -65,32 +72,37 @@ func (r *registry) disconnectAll(ctx context.Context, d protocol.Disconnect, spr
 	}
 	r.mu.Unlock()
 
-	var step time.Duration
-	if len(all) > 1 {
-		step = spread / time.Duration(len(all))
+	batches := min(len(all), int(spread/minStep))
+	if batches < 2 {
+		batches = 1
 	}
-	// Pace in batches so that a short step does not cost a timer per client.
-	const minStep = 5 * time.Millisecond
-	batch := 1
-	if step > 0 && step < minStep {
-		batch = int(minStep / step)
-		step = minStep
-	}
+	per := (len(all) + batches - 1) / batches
+	step := spread / time.Duration(batches)
 	t := time.NewTimer(step)
 	defer t.Stop()
 	for i, c := range all {
 		c.disconnect(d)
-		if step > 0 && (i+1)%batch == 0 && i+1 < len(all) {
+		if batches > 1 && (i+1)%per == 0 && i+1 < len(all) {
 			t.Reset(step)
 			select {
 			case <-t.C:
 			case <-ctx.Done():
-				step = 0 // out of time: disconnect the rest at once
+				batches = 1 // out of time: disconnect the rest at once
 			}
 		}
 	}
 	select {
 	case <-empty:
+		return
 	case <-ctx.Done():
+	}
+	r.mu.Lock()
+	left := make([]client, 0, len(r.clients))
+	for c := range r.clients {
+		left = append(left, c)
+	}
+	r.mu.Unlock()
+	for _, c := range left {
+		c.abort()
 	}
 }

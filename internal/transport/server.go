@@ -82,11 +82,15 @@ func (s *Server) Register(mux *http.ServeMux) {
 func (s *Server) Clients() int { return s.clients.len() }
 
 // Shutdown refuses new clients, then disconnects every client with 3001
-// (reconnect), spread over spread, and waits until they are gone or ctx
-// ends.
-func (s *Server) Shutdown(ctx context.Context, spread time.Duration) {
+// (reconnect) within drain: they are told over its first four fifths, so
+// that the last have time to get the word and go, and whoever is still
+// there at its end (or when ctx ends) is closed at once. With a drain of
+// 0, all are told at once and given a second.
+func (s *Server) Shutdown(ctx context.Context, drain time.Duration) {
 	s.draining.Store(true)
-	s.clients.disconnectAll(ctx, protocol.DisconnectShutdown, spread)
+	ctx, cancel := context.WithTimeout(ctx, max(drain, time.Second))
+	defer cancel()
+	s.clients.disconnectAll(ctx, protocol.DisconnectShutdown, drain*4/5)
 	s.polls.stop()
 	if s.poller != nil {
 		s.poller.close()

@@ -18,6 +18,9 @@ type sseConn struct {
 	s      *Server
 	out    outbox
 	notify chan struct{}
+	quit   chan struct{} // closed by abort
+	once   sync.Once
+	rc     *http.ResponseController
 
 	// The stream's cursor, for streams with a history channel: every
 	// event carries it (id:) as it stands after that event. mu keeps the
@@ -46,10 +49,10 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release(addr)
-	c := &sseConn{s: s, notify: make(chan struct{}, 1)}
+	rc := http.NewResponseController(w)
+	c := &sseConn{s: s, notify: make(chan struct{}, 1), quit: make(chan struct{}), rc: rc}
 	c.out = outbox{maxFrames: s.cfg.QueueMessages, maxBytes: s.cfg.QueueBytes, wake: c.wake}
 
-	rc := http.NewResponseController(w)
 	// The stream outlives the server-wide timeouts; each write gets its own.
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -128,8 +131,19 @@ func (c *sseConn) loop(ctx context.Context, rc *http.ResponseController, w http.
 		case <-ctx.Done():
 			c.out.close()
 			return
+		case <-c.quit:
+			return
 		}
 	}
+}
+
+// abort ends the stream at once, a write in progress included.
+func (c *sseConn) abort() {
+	c.once.Do(func() {
+		c.out.close()
+		_ = c.rc.SetWriteDeadline(time.Now())
+		close(c.quit)
+	})
 }
 
 func (c *sseConn) write(rc *http.ResponseController, w http.ResponseWriter, frames [][]byte) error {

@@ -180,6 +180,9 @@ func (c *wsConn) disconnect(d protocol.Disconnect) {
 	go c.release()
 }
 
+// abort ends the connection at once (shutdown ran out of time).
+func (c *wsConn) abort() { c.closeNow() }
+
 // closeNow ends the connection without a goodbye (the peer is gone).
 func (c *wsConn) closeNow() {
 	c.out.close()
