@@ -100,6 +100,11 @@ func TestDescriptorLimitKeepsHistoryWorking(t *testing.T) {
 	if !ready(h.addr) {
 		t.Fatal("the node says it is not ready while full, though everything works")
 	}
+	// The connections it holds are bounded, and so is its memory (the race
+	// detector multiplies it several times).
+	if rss := rssKiB(t, h.cmd.Process.Pid); rss > 512<<10 {
+		t.Errorf("RSS %d KiB with %d connections held", rss, len(conns))
+	}
 	if got := metric(h.addr, `herald_limit_refusals_total{limit="max-connections"}`); got == "?" || got == "0" {
 		t.Errorf("refusals not counted: %s", got)
 	}

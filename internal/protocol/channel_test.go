@@ -173,6 +173,7 @@ func FuzzValidateChannel(f *testing.F) {
 	for _, s := range []string{
 		"a", "news.sport", "a..b", ".a", "a.", "*", ">", "a.*", "a.>", "$SYS.x",
 		"a b", "a\tb", "a\x00", "héllo", strings.Repeat("a", 255), strings.Repeat("a", 256),
+		"_herald", "_herald.nodes", "_heraldx.a", "a._herald",
 	} {
 		f.Add(s)
 	}
@@ -215,6 +216,12 @@ func FuzzValidateChannel(f *testing.F) {
 				if r >= utf8.RuneSelf || unicode.IsSpace(r) || unicode.IsControl(r) {
 					t.Fatalf("ValidateChannel(%q) accepted %q", name, r)
 				}
+			}
+			// Clients and the API may use every valid channel but Herald's own.
+			cerr := protocol.ValidateClientChannel(name, max)
+			first, _, _ := strings.Cut(name, ".")
+			if reserved := first == protocol.ReservedToken; (cerr != nil) != reserved || (reserved && cerr.Code != protocol.CodeForbidden) {
+				t.Fatalf("ValidateClientChannel(%q) = %v", name, cerr)
 			}
 		}
 	})

@@ -2,6 +2,7 @@ package protocol_test
 
 import (
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/heraldrt/herald/internal/protocol"
@@ -93,4 +94,54 @@ func TestOriginAllowed(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestBearerToken(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		header, token string
+		ok            bool
+	}{
+		{"Bearer k", "k", true},
+		{"bearer k", "k", true},
+		{"BEARER k", "k", true},
+		{"Bearer   k", "k", true},
+		{"Bearer k k", "k k", true},
+		{"Bearer ", "", false},
+		{"Bearer", "", false},
+		{"Bearerk", "", false},
+		{"Basic k", "", false},
+		{"k", "", false},
+		{"", "", false},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tt.header != "" {
+			r.Header.Set("Authorization", tt.header)
+		}
+		token, ok := protocol.BearerToken(r)
+		if token != tt.token || ok != tt.ok {
+			t.Errorf("BearerToken(%q) = %q, %v; want %q, %v", tt.header, token, ok, tt.token, tt.ok)
+		}
+	}
+}
+
+func FuzzBearerToken(f *testing.F) {
+	for _, s := range []string{"Bearer k", "bearer  k", "Basic x", "Bearer", "Bearer ", "", "BeArEr \x00", "Bearer\tk"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header["Authorization"] = []string{header}
+		token, ok := protocol.BearerToken(r)
+		if !ok {
+			if token != "" {
+				t.Fatalf("refused %q but returned %q", header, token)
+			}
+			return
+		}
+		// A token is what follows "Bearer" (any case) and spaces, whole.
+		if token == "" || token[0] == ' ' || !strings.HasSuffix(header, token) || !strings.EqualFold(header[:7], "Bearer ") {
+			t.Fatalf("BearerToken(%q) = %q", header, token)
+		}
+	})
 }
