@@ -71,12 +71,25 @@ type herald struct {
 // the test.
 func startHerald(t *testing.T, name string, args ...string) *herald {
 	t.Helper()
-	return startHeraldWithFiles(t, name, 0, args...)
+	h := launchHerald(t, name, 0, args...)
+	h.waitReady(t)
+	return h
 }
 
 // startHeraldWithFiles is startHerald with the process's open-files limit
-// set to files (soft and hard), or left alone when files is 0.
+// set to files (soft and hard).
 func startHeraldWithFiles(t *testing.T, name string, files int, args ...string) *herald {
+	t.Helper()
+	h := launchHerald(t, name, files, args...)
+	h.waitReady(t)
+	return h
+}
+
+// launchHerald starts `herald serve` like startHerald, but returns once it
+// listens, ready or not: the nodes of an embedded cluster are ready only
+// together, once their JetStream has formed. files, when not 0, sets the
+// process's open-files limit.
+func launchHerald(t *testing.T, name string, files int, args ...string) *herald {
 	t.Helper()
 	all := append([]string{"serve", "--name", name, "--listen", "127.0.0.1:0", "--log-format", "json", "--drain-timeout", "200ms"}, args...)
 	cmd := exec.Command(binary, all...)
@@ -149,7 +162,14 @@ func startHeraldWithFiles(t *testing.T, name string, files int, args ...string) 
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s did not log its address:\n%s", name, h.log())
 	}
-	waitFor(t, 20*time.Second, name+" ready", func() bool {
+	return h
+}
+
+// waitReady waits until the node says it is ready: NATS connected and, with
+// history, its streams working.
+func (h *herald) waitReady(t *testing.T) {
+	t.Helper()
+	waitFor(t, 45*time.Second, h.name+" ready", func() bool {
 		resp, err := http.Get("http://" + h.addr + "/readyz")
 		if err != nil {
 			return false
@@ -157,7 +177,6 @@ func startHeraldWithFiles(t *testing.T, name string, files int, args ...string) 
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return h
 }
 
 // kill SIGKILLs the process and waits for it to end.

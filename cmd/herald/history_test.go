@@ -109,8 +109,11 @@ func TestClusterR3NodeKilledDuringPublishing(t *testing.T) {
 				routes = append(routes, "nats://"+clusterAddrs[o])
 			}
 		}
-		nodes[n] = startHerald(t, n, "--data-dir", dirs[n], "--cluster-listen", clusterAddrs[n],
+		nodes[n] = launchHerald(t, n, 0, "--data-dir", dirs[n], "--cluster-listen", clusterAddrs[n],
 			"--cluster-routes", strings.Join(routes, ","), "--nats-listen", natsAddrs[n], "--history", rule)
+	}
+	for _, n := range names {
+		nodes[n].waitReady(t)
 	}
 	book := newAddrBook(map[string]string{"n1": nodes["n1"].addr, "n2": nodes["n2"].addr, "n3": nodes["n3"].addr})
 
