@@ -20,8 +20,12 @@ type perIP struct {
 
 func newPerIP(max int) *perIP { return &perIP{max: max, n: make(map[netip.Addr]int)} }
 
-// acquire counts one more for a, unless a is at the limit.
+// acquire counts one more for a, unless a is at the limit. Without a
+// limit it counts nothing, and costs nothing.
 func (p *perIP) acquire(a netip.Addr) bool {
+	if p.max == 0 {
+		return true
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.max > 0 && p.n[a] >= p.max {
@@ -33,6 +37,9 @@ func (p *perIP) acquire(a netip.Addr) bool {
 
 // release counts one less for a.
 func (p *perIP) release(a netip.Addr) {
+	if p.max == 0 {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.n[a] <= 1 {
