@@ -12,7 +12,15 @@
 // while frames are queued.
 //
 // Long-poll sessions live on the node that created them; a poll reaching
-// another node is forwarded to the owner over NATS.
+// another node is forwarded to the owner over NATS. A session's id is a
+// random route of its node and 128 random bits; the session answers only
+// polls from the Origin that made it.
+//
+// Limits: WebSocket connections and SSE streams count against
+// --max-connections and --max-connections-per-ip (connections.go),
+// long-poll sessions against --max-poll-sessions and its per-address twin,
+// and each WebSocket's commands and publishes against token buckets
+// (rate.go). Every refusal is counted by the limit's option name.
 //
 // Channels with history: WebSocket subscribes may resume (since, rewind)
 // and read history; SSE streams and long-poll sessions keep a cursor, the
@@ -29,5 +37,7 @@
 // outbox lock and starts goroutines for anything that needs the hub. A
 // stream's cursor lock (sseConn.mu, session.curMu) is taken in Deliver
 // and held while the event is queued, so cursor and queue stay in step;
-// the outbox lock is taken inside it, never the other way round.
+// the outbox lock is taken inside it, never the other way round. The
+// per-address counters' mutex (perIP.mu) is a leaf, and so is polls.mu
+// but for the per-address count of sessions, taken inside it.
 package transport
