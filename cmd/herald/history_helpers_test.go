@@ -200,17 +200,7 @@ func (h *herald) log() string {
 // waitLog waits until the process logs a line with message msg.
 func (h *herald) waitLog(t *testing.T, msg string, within time.Duration) {
 	t.Helper()
-	want := `"msg":"` + msg + `"`
-	waitFor(t, within, h.name+" logging "+msg, func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		for _, l := range h.lines {
-			if strings.Contains(l, want) {
-				return true
-			}
-		}
-		return false
-	})
+	h.waitLogContaining(t, `"msg":"`+msg+`"`, within)
 }
 
 // waitLogContaining waits until the process logs a line holding text.

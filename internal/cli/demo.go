@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,7 +55,7 @@ by default a temporary directory removed on exit.`,
 			if err != nil {
 				return fmt.Errorf("starting the demo: %w", err)
 			}
-			out := &lockedWriter{w: cmd.OutOrStdout()} // the terminal's answers come from another goroutine
+			out := cmd.OutOrStdout()
 			gws := d.Gateways()
 			fmt.Fprintf(out, "Herald demo is running.\n\n")
 			fmt.Fprintf(out, "  Demo page:  %s/demo?a=1&b=2\n", d.URL)
@@ -65,8 +64,7 @@ by default a temporary directory removed on exit.`,
 			fmt.Fprintf(out, "  History:    %s, kept in %s\n", strings.Join(d.History, " "), d.DataDir)
 			fmt.Fprintf(out, "  Publish:    curl -X POST %s/api/publish -H 'Content-Type: application/json' -d '{\"channel\":\"updates\",\"data\":{\"hello\":\"world\"}}'\n\n", d.URL)
 			fmt.Fprintf(out, "Type \"stop 1\" to stop gateway node1 and watch its client move, \"start 1\" to start it\nagain, \"status\" to list them. Press Ctrl-C to stop everything.\n")
-			go terminal(cmd.Context(), cmd.InOrStdin(), out, d)
-			<-cmd.Context().Done()
+			terminal(cmd.Context(), cmd.InOrStdin(), out, d)
 			fmt.Fprintf(out, "Stopping...\n")
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -82,25 +80,30 @@ by default a temporary directory removed on exit.`,
 	return cmd
 }
 
-// terminal runs the commands typed at the demo's terminal until ctx ends
-// or the input does.
+// terminal runs the commands typed at the demo's terminal and prints
+// their answers until ctx ends. Lines are read in a goroutine of their own,
+// which ends with the input (or with the process: a read cannot be
+// interrupted); everything is written from here.
 func terminal(ctx context.Context, in io.Reader, out io.Writer, d *demo.Demo) {
-	sc := bufio.NewScanner(in)
-	for sc.Scan() && ctx.Err() == nil {
-		if answer := d.Command(ctx, sc.Text()); answer != "" {
-			fmt.Fprintln(out, answer)
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case line := <-lines:
+			if answer := d.Command(ctx, line); answer != "" {
+				fmt.Fprintln(out, answer)
+			}
 		}
 	}
-}
-
-// lockedWriter lets two goroutines write whole lines to one output.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -62,10 +63,20 @@ func testConfig(name string) config.Config {
 	return cfg
 }
 
-// startNode starts a node and stops it when the test ends.
+// startNode starts a node, waits until it is ready, and stops it when the
+// test ends.
 func startNode(t testing.TB, cfg config.Config) *node.Node {
 	t.Helper()
-	n, err := node.New(cfg, nil)
+	n := launchNode(t, cfg, nil)
+	eventually(t, 10*time.Second, cfg.Name+" ready", func() bool { return ready(n.Addr()) })
+	return n
+}
+
+// launchNode starts a node that logs to log (nil: nowhere) and stops it
+// when the test ends; it returns as soon as the node listens, ready or not.
+func launchNode(t testing.TB, cfg config.Config, log *slog.Logger) *node.Node {
+	t.Helper()
+	n, err := node.New(cfg, log)
 	if err != nil {
 		t.Fatalf("node %s: %v", cfg.Name, err)
 	}
@@ -77,7 +88,6 @@ func startNode(t testing.TB, cfg config.Config) *node.Node {
 		defer cancel()
 		_ = n.Shutdown(ctx)
 	})
-	eventually(t, 10*time.Second, cfg.Name+" ready", func() bool { return ready(n.Addr()) })
 	return n
 }
 
@@ -447,7 +457,21 @@ type pollResponse struct {
 
 func poll(t testing.TB, addr, query string) (int, pollResponse, []byte) {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/poll?" + query)
+	return pollWith(t, addr, query, nil)
+}
+
+// pollWith sends a poll with extra headers (such as Origin) and returns
+// the status and body.
+func pollWith(t testing.TB, addr, query string, hdr http.Header) (int, pollResponse, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/poll?"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("poll: %v", err)
 	}

@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
@@ -104,30 +103,6 @@ func TestLongPollSessionOverflow(t *testing.T) {
 	if status != http.StatusGone || r.Error == nil || r.Error.Code != "session_overflow" {
 		t.Fatalf("poll after overflow: %d %s", status, body)
 	}
-}
-
-// pollWith sends a poll with extra headers (such as Origin) and returns
-// the status and body.
-func pollWith(t testing.TB, addr, query string, hdr http.Header) (int, pollResponse, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/poll?"+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("poll: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var pr pollResponse
-	if err := json.Unmarshal(b, &pr); err != nil {
-		t.Fatalf("poll body %q: %v", b, err)
-	}
-	return resp.StatusCode, pr, b
 }
 
 // neighbours returns the ids whose last ten characters, read as a number

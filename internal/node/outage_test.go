@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldrt/herald/internal/node"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -93,18 +91,7 @@ func TestHistoryPublishDuringOutageFailsFastAndIsNeverStored(t *testing.T) {
 	cfg := historyConfig(t, "outage-history")
 	cfg.NATSURL = "nats://" + natsAddr
 	var logBuf syncBuffer
-	n, err := node.New(cfg, slog.New(slog.NewTextHandler(&logBuf, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
+	n := launchNode(t, cfg, slog.New(slog.NewTextHandler(&logBuf, nil)))
 	waitHistory(t, n)
 	const ch = "news.outage"
 	epoch := publishRange(t, n.Addr(), ch, 1, 2)
@@ -187,18 +174,7 @@ func TestNotReadyUntilHistoryWorks(t *testing.T) {
 	ns := startNATS(t, natsAddr) // no JetStream
 	cfg := historyConfig(t, "wait-history")
 	cfg.NATSURL = "nats://" + natsAddr
-	n, err := node.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
+	n := launchNode(t, cfg, nil)
 	eventually(t, 10*time.Second, "the node on NATS", func() bool { return n.Bus().Connected() })
 	// Past a few checks of its history, it is still not ready.
 	for range 20 {
