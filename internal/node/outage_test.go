@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/nats-io/nats-server/v2/server"
 )
 
