@@ -45,7 +45,7 @@ func (n *Node) keepStreams(ctx context.Context, store *history.Store) {
 		if err == nil {
 			err = health
 		}
-		n.historyUp(err)
+		n.historyWorks.Store(err == nil)
 		switch {
 		case err == nil && !ready && worked:
 			ready = true
@@ -72,19 +72,6 @@ func (n *Node) keepStreams(ctx context.Context, store *history.Store) {
 		case <-time.After(wait):
 		}
 	}
-}
-
-// errHistoryStarting is history before its first check.
-var errHistoryStarting = errors.New("node: history streams not checked yet")
-
-// historyUp records whether history works, for readiness: nil, or why not.
-func (n *Node) historyUp(err error) {
-	if err == nil {
-		n.historyDown.Store(nil)
-		return
-	}
-	reason := "history unavailable"
-	n.historyDown.Store(&reason)
 }
 
 // dirName makes a directory name from a node name.

@@ -48,9 +48,10 @@ type Node struct {
 
 	extra    map[string]http.Handler // WithHandler's, by pattern
 	draining atomic.Bool
-	// historyDown says why history does not work, while it does not (nil
-	// when it does, or when no channel keeps history); readiness follows.
-	historyDown atomic.Pointer[string]
+	// keepsHistory is set when --history gives rules; then the node is
+	// ready only while historyWorks, which its watchdog keeps up to date.
+	keepsHistory bool
+	historyWorks atomic.Bool
 }
 
 // Option adds to a node what its config does not describe.
@@ -126,7 +127,7 @@ func (n *Node) Start() error {
 	var store *history.Store
 	var hist hub.History
 	if len(rules) > 0 {
-		n.historyUp(errHistoryStarting) // not ready until its streams work
+		n.keepsHistory = true // not ready until its streams work
 		js, err := b.JetStream()
 		if err != nil {
 			n.closeBus()
@@ -369,8 +370,8 @@ func (n *Node) readyz(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, `{"status":"draining"}`)
 	case !n.bus.Connected():
 		writeJSON(w, http.StatusServiceUnavailable, `{"status":"nats disconnected"}`)
-	case n.historyDown.Load() != nil:
-		writeJSON(w, http.StatusServiceUnavailable, `{"status":"`+*n.historyDown.Load()+`"}`)
+	case n.keepsHistory && !n.historyWorks.Load():
+		writeJSON(w, http.StatusServiceUnavailable, `{"status":"history unavailable"}`)
 	default:
 		writeJSON(w, http.StatusOK, `{"status":"ready"}`)
 	}
