@@ -264,8 +264,8 @@ func (c *Config) Validate() error {
 		{"client-command-burst", "client-command-rate", c.ClientCommandBurst, c.ClientCommandRate},
 		{"client-publish-burst", "client-publish-rate", c.ClientPublishBurst, c.ClientPublishRate},
 	} {
-		if b.limit > 0 && b.burst < 1 {
-			bad("%s: must be at least 1 while %s is set, got %d", b.name, b.rate, b.burst)
+		if b.limit > 0 && (b.burst < 1 || b.burst > 65535) {
+			bad("%s: must be from 1 to 65535 while %s is set, got %d", b.name, b.rate, b.burst)
 		}
 	}
 	if c.MaxChannelLength > 1024 {

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"fmt"
+	"net/netip"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -13,22 +15,33 @@ import (
 // after being told is not going to stop.
 const rateStrikes = 100
 
-// commandRates are a WebSocket connection's token buckets: one for all its
-// commands, one more for its publishes. A connection gets them with its
-// first command, so that one that only listens pays nothing for them.
-type commandRates struct {
-	commands *rate.Limiter // nil: no limit
-	publish  *rate.Limiter // nil: no limit
+// connLimits are the parts of a WebSocket connection's limits that it
+// gets only when it needs them.
+type connLimits struct {
+	addr     netip.Addr    // the client's address, when the per-address limit is on
+	commands *rate.Limiter // nil: no command limit, or not needed yet
+	publish  *rate.Limiter // nil: no publish limit, or not needed yet
+	buckets  bool          // commands and publish are made
 	strikes  int           // refusals in a row
 }
 
-// limiter returns a token bucket of r per second and burst b, or nil for
-// no limit.
-func limiter(r, b int) *rate.Limiter {
+// burstUse counts a connection's commands and publishes until it has
+// buckets: a bucket starts full, so the first burst of each is allowed
+// whenever it comes, and a connection that stays within it (most: they
+// subscribe and listen) never needs one.
+type burstUse struct {
+	commands, publishes uint16
+}
+
+// limiter returns a token bucket of r per second and burst b, with used
+// tokens already taken; nil for no limit.
+func limiter(r, b, used int) *rate.Limiter {
 	if r <= 0 {
 		return nil
 	}
-	return rate.NewLimiter(rate.Limit(r), b)
+	l := rate.NewLimiter(rate.Limit(r), b)
+	l.AllowN(time.Now(), used)
+	return l
 }
 
 // throttle takes a token for a command with op, and one more for a
@@ -37,26 +50,38 @@ func limiter(r, b int) *rate.Limiter {
 // calls it, one command at a time.
 func (c *wsConn) throttle(op string) *protocol.Error {
 	cfg := c.s.cfg
-	if c.rates == nil {
-		c.rates = &commandRates{
-			commands: limiter(cfg.ClientCommandRate, cfg.ClientCommandBurst),
-			publish:  limiter(cfg.ClientPublishRate, cfg.ClientPublishBurst),
+	publish := op == protocol.OpPublish
+	if c.limits == nil || !c.limits.buckets {
+		u := &c.used
+		if int(u.commands) < cfg.ClientCommandBurst && (!publish || int(u.publishes) < cfg.ClientPublishBurst) {
+			u.commands++
+			if publish {
+				u.publishes++
+			}
+			return nil
 		}
+		if c.limits == nil {
+			c.limits = &connLimits{}
+		}
+		l := c.limits
+		l.commands = limiter(cfg.ClientCommandRate, cfg.ClientCommandBurst, int(u.commands))
+		l.publish = limiter(cfg.ClientPublishRate, cfg.ClientPublishBurst, int(u.publishes))
+		l.buckets = true
 	}
-	r := c.rates
+	l := c.limits
 	var perr *protocol.Error
 	switch {
-	case r.commands != nil && !r.commands.Allow():
+	case l.commands != nil && !l.commands.Allow():
 		c.s.Metrics.Refused("client-command-rate")
 		perr = protocol.NewError(protocol.CodeRateLimited, fmt.Sprintf("more than %d commands per second (see --client-command-rate); slow down", cfg.ClientCommandRate))
-	case op == protocol.OpPublish && r.publish != nil && !r.publish.Allow():
+	case publish && l.publish != nil && !l.publish.Allow():
 		c.s.Metrics.Refused("client-publish-rate")
 		perr = protocol.NewError(protocol.CodeRateLimited, fmt.Sprintf("more than %d publishes per second (see --client-publish-rate); slow down", cfg.ClientPublishRate))
 	default:
-		r.strikes = 0
+		l.strikes = 0
 		return nil
 	}
-	if r.strikes++; r.strikes >= rateStrikes {
+	if l.strikes++; l.strikes >= rateStrikes {
 		c.disconnect(protocol.DisconnectRateLimited)
 	}
 	return perr

@@ -42,16 +42,20 @@ type wsConn struct {
 	// Reading. With the poller, an idle connection has no reader
 	// goroutine: one is started per message (reading guards against two).
 	rd       *wsutil.Reader
-	rates    *commandRates // made on the first command; used by the reader only
-	addr     netip.Addr    // the client's address, as the per-address limit counts it
 	reading  atomic.Bool
+	used     burstUse     // commands made before the connection needed buckets; the reader's only
 	lastSeen atomic.Int64 // unix nanoseconds of the last frame from the client
 	closed   sync.Once
-
 	mu       sync.Mutex
+	// limits are what only some connections need, made when they do:
+	// the address the per-address limit counts (set at connect, when that
+	// limit is on), and token buckets, once the connection has used its
+	// first burst. An idle connection pays nothing for them.
+	limits *connLimits
+
 	subs     []string
-	released bool
 	fd       int  // the socket's descriptor, while watched
+	released bool
 	watched  bool // the poller watches fd
 	shut     bool // the socket is closed or closing: never watch it
 }
@@ -92,7 +96,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	c := &wsConn{s: s, conn: conn, id: newClientID(), addr: addr}
+	c := &wsConn{s: s, conn: conn, id: newClientID()}
+	if s.conns.perIP.max > 0 {
+		c.limits = &connLimits{addr: addr}
+	}
 	c.out = outbox{maxFrames: s.cfg.QueueMessages, maxBytes: s.cfg.QueueBytes, wake: func() { go c.writeLoop() }}
 	var src io.Reader = conn
 	if rw != nil && rw.Reader.Buffered() > 0 {
@@ -224,7 +231,11 @@ func (c *wsConn) release() {
 		c.s.Hub.Unsubscribe(ch, c)
 	}
 	c.s.clients.remove(c)
-	c.s.release(c.addr)
+	var addr netip.Addr
+	if c.limits != nil {
+		addr = c.limits.addr
+	}
+	c.s.release(addr)
 	c.s.Metrics.Connections(metrics.WebSocket).Dec()
 }
 
