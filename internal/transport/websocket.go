@@ -54,7 +54,7 @@ type wsConn struct {
 	limits *connLimits
 
 	subs     []string
-	fd       int  // the socket's descriptor, while watched
+	fd       int // the socket's descriptor, while watched
 	released bool
 	watched  bool // the poller watches fd
 	shut     bool // the socket is closed or closing: never watch it
