@@ -105,12 +105,20 @@ func TestOneBusSubscriptionPerChannel(t *testing.T) {
 	}
 }
 
-func TestEncodedOncePerFormat(t *testing.T) {
-	var calls atomic.Int32
-	f := hub.NewFormat(func(m *hub.Message) []byte {
-		calls.Add(1)
+// encodings counts the calls of testFormat's encoder. Formats are
+// registered once per process (at most four exist), so the test's is made
+// here rather than per run (go test -count=N).
+var (
+	encodings  atomic.Int32
+	testFormat = hub.NewFormat(func(m *hub.Message) []byte {
+		encodings.Add(1)
 		return append([]byte(m.Channel+":"), m.Data...)
 	})
+)
+
+func TestEncodedOncePerFormat(t *testing.T) {
+	encodings.Store(0)
+	calls, f := &encodings, testFormat
 	m := &hub.Message{Channel: "c", Data: []byte(`"d"`)}
 	var wg sync.WaitGroup
 	for i := 0; i < 50; i++ {
