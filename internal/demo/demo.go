@@ -114,7 +114,8 @@ func Start(o Options) (*Demo, error) {
 	for _, g := range gwAddrs {
 		apiCfg.UIGateways = append(apiCfg.UIGateways, "http://"+net.JoinHostPort(browserHost, port(g)))
 	}
-	if d.API, err = startNode(apiCfg, o.Logger, node.WithHandler("/demo/nodes", d.controls()), node.WithHandler("/demo/nodes/", d.controls())); err != nil {
+	controls := d.controls()
+	if d.API, err = startNode(apiCfg, o.Logger, node.WithHandler("/demo/nodes", controls), node.WithHandler("/demo/nodes/", controls)); err != nil {
 		d.removeTemp()
 		return nil, err
 	}

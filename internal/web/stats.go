@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"net/http"
 	"sync"
 	"time"
@@ -74,13 +73,14 @@ func (f *feed) leave(ch chan []byte) {
 }
 
 // send hands a stats message to every dashboard that has room for it.
+// The NATS client gives each message a payload of its own, so all of them
+// may share it.
 func (f *feed) send(data []byte) {
-	msg := bytes.Clone(data) // NATS reuses nothing, but the message outlives the callback
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for ch := range f.listeners {
 		select {
-		case ch <- msg:
+		case ch <- data:
 		default:
 		}
 	}
