@@ -19,6 +19,8 @@ import (
 	"github.com/knadh/koanf/providers/posflag"
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/heraldrt/herald/internal/spell"
 )
 
 // Names of the config file flag and the variables Herald reads.
@@ -322,35 +324,11 @@ func toDuration(raw any) (time.Duration, error) {
 
 // suggest returns the option closest to an unknown key, or "".
 func suggest(key string) string {
-	norm := strings.ReplaceAll(strings.ToLower(key), "_", "-")
-	best, bestDist := "", 3 // suggest only close matches
-	for _, o := range options {
-		if d := distance(norm, o.key); d < bestDist {
-			best, bestDist = o.key, d
-		}
+	keys := make([]string, len(options))
+	for i, o := range options {
+		keys[i] = o.key
 	}
-	return best
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return spell.Nearest(strings.ReplaceAll(strings.ToLower(key), "_", "-"), keys, 3)
 }
 
 // UnknownEnv returns the names in environ (as from os.Environ) that start

@@ -643,15 +643,15 @@ func TestBadInputWebSocketEndsConnection(t *testing.T) {
 		}, 3500, "UTF-8"},
 		{"frame over the read limit", func(t *testing.T, conn net.Conn) {
 			writeRawFrame(t, conn, text(true), bytes.Repeat([]byte("x"), 4096))
-		}, 3501, "too big"},
+		}, 3502, "too big"},
 		{"frame just over the read limit", func(t *testing.T, conn net.Conn) {
 			writeRawFrame(t, conn, text(true), bytes.Repeat([]byte("x"), 1024+255+1024+1))
-		}, 3501, "too big"},
+		}, 3502, "too big"},
 		{"fragments over the read limit", func(t *testing.T, conn net.Conn) {
 			writeRawFrame(t, conn, text(false), bytes.Repeat([]byte("x"), 1000))
 			writeRawFrame(t, conn, ws.Header{OpCode: ws.OpContinuation, Masked: true}, bytes.Repeat([]byte("x"), 1000))
 			writeRawFrame(t, conn, ws.Header{Fin: true, OpCode: ws.OpContinuation, Masked: true}, bytes.Repeat([]byte("x"), 1000))
-		}, 3501, "too big"},
+		}, 3502, "too big"},
 		{"unmasked frame", func(t *testing.T, conn net.Conn) {
 			writeRawFrame(t, conn, ws.Header{Fin: true, OpCode: ws.OpText}, []byte(`{"id":1,"op":"ping"}`))
 		}, 3500, ""},

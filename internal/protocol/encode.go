@@ -161,10 +161,15 @@ func AppendReply(b []byte, id uint64, err *Error) []byte {
 	return append(b, '}')
 }
 
-// AppendError appends {"code":"...","message":"..."}.
+// AppendError appends {"code":"...","message":"..."}, with "reason"
+// after the code when err has one.
 func AppendError(b []byte, err *Error) []byte {
 	b = append(b, `{"code":`...)
 	b = appendString(b, err.Code)
+	if err.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendString(b, err.Reason)
+	}
 	b = append(b, `,"message":`...)
 	b = appendString(b, err.Message)
 	return append(b, '}')

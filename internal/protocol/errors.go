@@ -11,7 +11,8 @@ const (
 	CodeTooManySubscriptions = "too_many_subscriptions" // over the per-connection limit
 	CodeForbidden            = "forbidden"              // client publish to a channel not allowed
 	CodeMessageTooLarge      = "message_too_large"      // over max-message-bytes
-	CodeUnauthorized         = "unauthorized"           // missing or wrong API key
+	CodeUnauthorized         = "unauthorized"           // missing or wrong API key or token; "reason" says which
+	CodeTokenExpired         = "token_expired"          // the long-poll session's token expired; start again with a fresh one
 	CodeUnavailable          = "unavailable"            // NATS is not connected or the node is draining
 	CodeSessionExpired       = "session_expired"        // long-poll session unknown or expired
 	CodeSessionOverflow      = "session_overflow"       // long-poll session buffer overflowed
@@ -27,6 +28,7 @@ const (
 // Error is a client-facing error with a stable code.
 type Error struct {
 	Code    string `json:"code"`
+	Reason  string `json:"reason,omitempty"` // unauthorized: why the token was refused
 	Message string `json:"message"`
 }
 
@@ -43,7 +45,8 @@ const (
 	CloseSlowConsumer  = 3008 // the outbound queue overflowed; reconnect and reload state
 	CloseRateLimited   = 3009 // commands kept coming faster than allowed; reconnect after a backoff
 	CloseBadRequest    = 3500 // a protocol violation (binary frame, bad UTF-8, bad frame); do not reconnect
-	CloseMessageTooBig = 3501 // an inbound message over the read limit; do not reconnect
+	CloseUnauthorized  = 3501 // no valid token within --auth-timeout, or a first auth refused; do not reconnect with it
+	CloseMessageTooBig = 3502 // an inbound message over the read limit; do not reconnect
 	// CloseTooManyConnections refuses a connection the node or the
 	// client's address has no room for. Unlike the other 35xx codes it
 	// asks the client to reconnect, after a backoff, to another node if it
@@ -66,6 +69,8 @@ var (
 	DisconnectRateLimited   = Disconnect{CloseRateLimited, "rate limited", true}
 	DisconnectBadRequest    = Disconnect{CloseBadRequest, "bad request", false}
 	DisconnectMessageTooBig = Disconnect{CloseMessageTooBig, "message too big", false}
+	DisconnectTokenExpired  = Disconnect{CloseKeepalive, "token expired", true}
+	DisconnectAuthTimeout   = Disconnect{CloseUnauthorized, "no auth in time", false}
 	DisconnectNodeFull      = Disconnect{CloseTooManyConnections, "node full", true}
 	DisconnectAddressFull   = Disconnect{CloseTooManyConnections, "too many connections from your address", true}
 )

@@ -9,7 +9,7 @@ import (
 // the one place where that mapping lives.
 func HTTPStatus(code string) int {
 	switch code {
-	case CodeUnauthorized:
+	case CodeUnauthorized, CodeTokenExpired:
 		return http.StatusUnauthorized
 	case CodeForbidden:
 		return http.StatusForbidden
