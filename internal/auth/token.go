@@ -88,7 +88,7 @@ type Options struct {
 }
 
 // Enabled reports whether o configures any key, that is, whether auth is on.
-func (o *Options) Enabled() bool {
+func (o Options) Enabled() bool {
 	return o.Secret != "" || len(o.PublicKeys) > 0 || o.JWKSURL != ""
 }
 

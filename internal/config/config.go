@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/heraldrt/herald/internal/protocol"
+	"github.com/heraldrt/herald/internal/auth"
 )
 
 // Roles a node can take.
@@ -74,7 +74,20 @@ type Config struct {
 	MaxPollSessionsPerIP int           `koanf:"max-poll-sessions-per-ip"`
 
 	// Publish API.
-	APIKey string `koanf:"api-key"`
+	APIKey  string   `koanf:"api-key"`
+	APIKeys []string `koanf:"api-keys"`
+
+	// Identity: connection tokens and channel rules.
+	TokenSecret      string          `koanf:"token-secret"`
+	TokenPublicKey   []string        `koanf:"token-public-key"`
+	TokenJWKSURL     string          `koanf:"token-jwks-url"`
+	TokenJWKSRefresh time.Duration   `koanf:"token-jwks-refresh"`
+	TokenIssuer      string          `koanf:"token-issuer"`
+	TokenAudience    string          `koanf:"token-audience"`
+	TokenLeeway      time.Duration   `koanf:"token-leeway"`
+	AllowAnonymous   bool            `koanf:"allow-anonymous"`
+	AuthTimeout      time.Duration   `koanf:"auth-timeout"`
+	Channels         []auth.RuleSpec `koanf:"channels"`
 
 	// History and resume.
 	History           []string      `koanf:"history"`
@@ -134,6 +147,10 @@ func Default() Config {
 		ClientHistory:     []string{">"},
 		HistoryMaxReplay:  1000,
 		IdempotencyWindow: 2 * time.Minute,
+
+		TokenJWKSRefresh: 5 * time.Minute,
+		TokenLeeway:      5 * time.Second,
+		AuthTimeout:      10 * time.Second,
 	}
 }
 
@@ -311,6 +328,16 @@ func (c *Config) Validate() error {
 		bad("poll-timeout: %s is longer than poll-max-timeout %s", c.PollTimeout, c.PollMaxTimeout)
 	}
 	seen := make(map[string]bool, len(c.History))
+	for _, r := range c.Channels {
+		if r.History == "" {
+			continue
+		}
+		if _, err := ParseHistoryRule(auth.HistoryPattern(r.Pattern) + "=" + r.History); err != nil {
+			bad("channels (%s): history: %v", r.Pattern, strings.TrimPrefix(err.Error(), auth.HistoryPattern(r.Pattern)+"="+r.History+": "))
+			continue
+		}
+		seen[auth.HistoryPattern(r.Pattern)] = true
+	}
 	for _, h := range c.History {
 		r, err := ParseHistoryRule(h)
 		if err != nil {
@@ -322,7 +349,7 @@ func (c *Config) Validate() error {
 		}
 		seen[r.Pattern] = true
 	}
-	if len(c.History) > 0 && c.Embedded() && strings.TrimSpace(c.DataDir) == "" {
+	if len(c.HistoryRules()) > 0 && c.Embedded() && strings.TrimSpace(c.DataDir) == "" {
 		bad("data-dir: must be set when --history keeps history in the embedded NATS")
 	}
 	if c.HistoryMaxReplay < 1 || c.HistoryMaxReplay > 100_000 {
@@ -334,16 +361,7 @@ func (c *Config) Validate() error {
 	if c.IdempotencyWindow < time.Second {
 		bad("idempotency-window: must be at least 1s, got %s", c.IdempotencyWindow)
 	}
-	for _, list := range []struct {
-		name     string
-		patterns []string
-	}{{"client-publish", c.ClientPublish}, {"client-history", c.ClientHistory}} {
-		for _, p := range list.patterns {
-			if err := protocol.ValidatePattern(p); err != nil {
-				bad("%s: %v", list.name, err)
-			}
-		}
-	}
+	errs = append(errs, c.validateAuth()...)
 	for _, o := range c.AllowedOrigins {
 		if strings.TrimSpace(o) == "" {
 			bad("allowed-origins: empty entry")

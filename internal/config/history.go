@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldrt/herald/internal/auth"
 	"github.com/heraldrt/herald/internal/protocol"
 )
 
@@ -97,11 +98,18 @@ func ParseBytes(s string) (int64, error) {
 	return n * unit, nil
 }
 
-// HistoryRules returns the parsed --history rules, in order; the first
-// rule whose pattern matches a channel applies to it. Call after Validate.
+// HistoryRules returns the history rules, in order: those of the channel
+// rules (a {user} token kept as '*'), then --history's; the first rule
+// whose pattern matches a channel applies to it. Call after Validate.
 func (c *Config) HistoryRules() []HistoryRule {
 	rules := make([]HistoryRule, 0, len(c.History))
-	for _, s := range c.History {
+	var specs []string
+	for _, r := range c.Channels {
+		if r.History != "" {
+			specs = append(specs, auth.HistoryPattern(r.Pattern)+"="+r.History)
+		}
+	}
+	for _, s := range append(specs, c.History...) {
 		if r, err := ParseHistoryRule(s); err == nil {
 			rules = append(rules, r)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
 
+	"github.com/heraldrt/herald/internal/auth"
 	"github.com/heraldrt/herald/internal/spell"
 )
 
@@ -230,6 +231,12 @@ func set(field reflect.Value, raw any) error {
 		default:
 			return fmt.Errorf("%v is not true or false", raw)
 		}
+	case *[]auth.RuleSpec:
+		specs, err := auth.DecodeRules(raw)
+		if err != nil {
+			return err
+		}
+		*p = specs
 	case *time.Duration:
 		d, err := toDuration(raw)
 		if err != nil {
@@ -395,7 +402,19 @@ var usage = map[string]string{
 	"max-poll-sessions":        "most long-poll sessions this node holds; more are refused with 503",
 	"max-poll-sessions-per-ip": "most long-poll sessions one client address holds (an IPv6 address counts by its /64); more are refused with 429; 0: no limit (behind a proxy, every client has the proxy's address)",
 
-	"api-key": "`key` the publish API requires as 'Authorization: Bearer <key>'; empty: the API answers loopback clients only (prefer HERALD_API_KEY: flags show in ps)",
+	"api-key":  "`key` the publish API requires as 'Authorization: Bearer <key>', with every scope (admin); empty, with no --api-keys: the API answers loopback clients only (prefer HERALD_API_KEY: flags show in ps)",
+	"api-keys": "more API keys, each `SCOPE:KEY`, comma-separated: publish (publish and read history) or admin (every endpoint); prefer HERALD_API_KEYS",
+
+	"token-secret":       "HMAC `secret` (HS256/384/512, at least 32 bytes) that verifies client tokens; setting it turns tokens on (prefer HERALD_TOKEN_SECRET: flags show in ps)",
+	"token-public-key":   "PEM public key `file` (RSA, ECDSA or Ed25519) that verifies client tokens; repeat, or comma-separate, to rotate keys; turns tokens on",
+	"token-jwks-url":     "`URL` of a JWKS whose keys verify client tokens, fetched and cached; turns tokens on",
+	"token-jwks-refresh": "how often the JWKS is fetched again; a token with an unknown kid refetches it at most this often",
+	"token-issuer":       "required iss claim of client tokens; empty: any",
+	"token-audience":     "required aud claim of client tokens; empty: any",
+	"token-leeway":       "clock skew allowed when checking exp, nbf and iat",
+	"allow-anonymous":    "with tokens on, accept clients without one, as anonymous clients that may use only channels whose rule says anyone",
+	"auth-timeout":       "how long a WebSocket that connected without a token has to send auth before it is closed (3501)",
+	"channels":           "channel rules (config file, or HERALD_CHANNELS as JSON): a list of {pattern, subscribe, publish, history, history_read, presence, join_leave}; the first whose pattern matches applies; see docs/auth.md",
 
 	"history":            "keep history for channels matching `PATTERN=SIZE[,TTL[,MAXBYTES]]`: SIZE messages per channel, each kept for TTL (default: no age limit), at most MAXBYTES for all the rule's channels together (default 1GiB; 512MiB, 4GiB...); repeat for more rules, the first match wins (--history 'news.*=100,10m'); see docs/history.md",
 	"data-dir":           "`directory` where the embedded NATS keeps history (in a subdirectory per node name)",
@@ -437,6 +456,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 			fs.Bool(o.key, v, help)
 		case time.Duration:
 			fs.Duration(o.key, v, help)
+		case []auth.RuleSpec: // a list of maps: the config file (or HERALD_CHANNELS as JSON) only
 		default:
 			panic(fmt.Sprintf("config: no flag for option %s of type %T", o.key, v))
 		}
