@@ -23,6 +23,15 @@ type HistoryRule struct {
 	MaxBytes int64
 }
 
+// String is the rule as --history takes it.
+func (r HistoryRule) String() string {
+	s := fmt.Sprintf("%s=%d", r.Pattern, r.Size)
+	if r.TTL > 0 {
+		s += "," + r.TTL.String()
+	}
+	return s
+}
+
 // DefaultHistoryMaxBytes bounds the disk a rule's channels use together
 // when the rule does not say: clients that may publish to a channel with
 // history could otherwise fill the disk.

@@ -48,6 +48,9 @@ type Metrics struct {
 	resumes  *prometheus.CounterVec // by outcome: recovered, or the reason it was not
 	replayed prometheus.Counter
 	refused  *prometheus.CounterVec // by the limit that refused: its option's name
+
+	authRefused *prometheus.CounterVec // tokens refused, by reason
+	forbidden   *prometheus.CounterVec // operations the channel rules refused, by operation
 }
 
 // New registers the node's collectors, process and Go runtime metrics.
@@ -83,7 +86,13 @@ func New(src Sources) *Metrics {
 	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "herald_limit_refusals_total", Help: "Requests, connections and commands refused by a limit, by the option that sets it.",
 	}, []string{"limit"})
-	r.MustRegister(m.connections, m.delivered, m.Published, m.Received, m.Dropped, m.SlowConsumers, m.resumes, m.replayed, m.refused,
+	m.authRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_auth_refusals_total", Help: "Client tokens refused, by reason (missing, malformed, bad_signature, expired, not_yet_valid, wrong_issuer, wrong_audience, unknown_key).",
+	}, []string{"reason"})
+	m.forbidden = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "herald_auth_forbidden_total", Help: "Client operations the channel rules refused, by operation (subscribe, publish, history).",
+	}, []string{"op"})
+	r.MustRegister(m.connections, m.delivered, m.Published, m.Received, m.Dropped, m.SlowConsumers, m.resumes, m.replayed, m.refused, m.authRefused, m.forbidden,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 		gauge("herald_subscriptions", "Client subscriptions on this node.", src.Subscriptions),
@@ -144,6 +153,12 @@ func (m *Metrics) Resumed(outcome string, replayed int) {
 // Refused counts a refusal by the limit set by the option named limit
 // (such as "max-poll-sessions").
 func (m *Metrics) Refused(limit string) { m.refused.WithLabelValues(limit).Inc() }
+
+// AuthRefused counts a refused token by its reason.
+func (m *Metrics) AuthRefused(reason string) { m.authRefused.WithLabelValues(reason).Inc() }
+
+// Forbidden counts an operation the channel rules refused.
+func (m *Metrics) Forbidden(op string) { m.forbidden.WithLabelValues(op).Inc() }
 
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldrt/herald/internal/api"
+	"github.com/heraldrt/herald/internal/auth"
 	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/config"
 	"github.com/heraldrt/herald/internal/history"
@@ -45,6 +46,7 @@ type Node struct {
 	served     chan error
 	stopStats  context.CancelFunc
 	pprof      *http.Server
+	verifier   *auth.Verifier // nil when tokens are off
 
 	extra    map[string]http.Handler // WithHandler's, by pattern
 	draining atomic.Bool
@@ -173,10 +175,19 @@ func (n *Node) Start() error {
 	mux.HandleFunc("GET /readyz", n.readyz)
 	mux.Handle("GET /metrics", n.metrics.Handler())
 	if cfg.ServesClients() {
+		if cfg.AuthOn() {
+			o := cfg.AuthOptions()
+			o.Logger = n.log
+			if n.verifier, err = auth.NewVerifier(o); err != nil {
+				n.closeBus()
+				return err
+			}
+		}
 		n.transports = transport.New(transport.Deps{
 			Config: cfg, NodeName: cfg.Name,
 			Hub: h, Publisher: router, NATS: b.Conn(), Subject: b.NodeSubject,
 			Metrics: n.metrics, Logger: n.log,
+			Verifier: n.verifier, Rules: cfg.Rules(),
 		})
 		if err := n.transports.Start(); err != nil {
 			n.closeBus()
@@ -274,7 +285,17 @@ func (n *Node) Start() error {
 		if where == "" {
 			where = "JetStream of " + cfg.NATSURL
 		}
-		n.log.Info("keeping history", "rules", strings.Join(cfg.History, " "), "store", where)
+		n.log.Info("keeping history", "rules", historyRules(rules), "store", where)
+	}
+	if cfg.ServesClients() {
+		mode := "off: every client may subscribe to any channel without a rule"
+		if cfg.AuthOn() {
+			mode = "on"
+			if cfg.AllowAnonymous {
+				mode = "on, anonymous clients allowed"
+			}
+		}
+		n.log.Info("client tokens", "mode", mode, "channel_rules", len(cfg.Channels))
 	}
 	if slices.Contains(cfg.AllowedOrigins, "*") {
 		n.log.Warn("--allowed-origins '*': pages from any site may open client connections")
@@ -330,6 +351,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.pprof != nil {
 		_ = n.pprof.Close()
 	}
+	n.verifier.Close()
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- n.srv.Shutdown(ctx) }() // closes the listener at once
 	if n.transports != nil {
@@ -402,4 +424,13 @@ func boolFloat(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// historyRules lists history rules as --history would give them.
+func historyRules(rules []config.HistoryRule) string {
+	s := make([]string, len(rules))
+	for i, r := range rules {
+		s[i] = r.String()
+	}
+	return strings.Join(s, " ")
 }

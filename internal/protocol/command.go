@@ -12,6 +12,7 @@ const (
 	OpPublish     = "publish"
 	OpPing        = "ping"
 	OpHistory     = "history"
+	OpAuth        = "auth"
 )
 
 // Resume is what a subscribe asks to be replayed: the messages after a
@@ -29,6 +30,7 @@ type Command struct {
 	Data    json.RawMessage `json:"data,omitempty"`
 	Since   json.RawMessage `json:"since,omitempty"` // subscribe: a position or {"rewind":N}; history: an offset
 	Limit   int             `json:"limit,omitempty"` // history: how many messages at most
+	Token   string          `json:"token,omitempty"` // auth: a connection token; subscribe: a subscription token
 
 	Resume *Resume `json:"-"` // subscribe: the decoded "since"
 	After  *uint64 `json:"-"` // history: the decoded "since"
@@ -90,11 +92,15 @@ func DecodeCommand(frame []byte) (Command, *Error) {
 		if len(cmd.Data) == 0 { // an explicit null is data; an absent field is not
 			return cmd, &Error{Code: CodeBadRequest, Message: "publish needs \"data\""}
 		}
+	case OpAuth:
+		if cmd.Token == "" {
+			return cmd, &Error{Code: CodeUnauthorized, Reason: "missing", Message: "auth needs a \"token\""}
+		}
 	case OpPing:
 	case "":
 		return cmd, &Error{Code: CodeUnknownOp, Message: "command needs an \"op\""}
 	default:
-		return cmd, &Error{Code: CodeUnknownOp, Message: fmt.Sprintf("op %q is not known; known: subscribe, unsubscribe, publish, history, ping", truncate(cmd.Op, 32))}
+		return cmd, &Error{Code: CodeUnknownOp, Message: fmt.Sprintf("op %q is not known; known: auth, subscribe, unsubscribe, publish, history, ping", truncate(cmd.Op, 32))}
 	}
 	return cmd, nil
 }

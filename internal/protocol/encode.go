@@ -208,3 +208,22 @@ func appendString(b []byte, s string) []byte {
 	q, _ := json.Marshal(s) // a string always marshals
 	return append(b, q...)
 }
+
+// AppendUnsubscribed appends the notice of a subscription the server
+// ended: {"op":"unsubscribed","channel":"c","reason":"token_expired"}.
+// With op false (the SSE event's data) it leaves out "op".
+func AppendUnsubscribed(b []byte, op bool, channel, reason string) []byte {
+	if op {
+		b = append(b, `{"op":"unsubscribed","channel":`...)
+	} else {
+		b = append(b, `{"channel":`...)
+	}
+	b = appendString(b, channel)
+	b = append(b, `,"reason":`...)
+	b = appendString(b, reason)
+	return append(b, '}')
+}
+
+// ReasonTokenExpired is why a subscription held by a subscription token
+// ends when that token expires.
+const ReasonTokenExpired = "token_expired"

@@ -51,6 +51,7 @@ type session struct {
 	origin   string // the Origin header of the request that created it
 	addr     netip.Addr
 	channels []string
+	acc      *access // who the client is, while tokens are on
 	out      outbox
 	wakeup   chan struct{}
 
@@ -89,6 +90,7 @@ var _ client = (*session)(nil)
 type pollRequest struct {
 	Session string `json:"session"`
 	Origin  string `json:"origin,omitempty"` // the poll's Origin header, which must be the session's
+	Token   string `json:"token,omitempty"`  // a fresher connection token, if the poll gave one
 	Timeout int64  `json:"timeout_ms"`
 	Cancel  bool   `json:"cancel,omitempty"` // the client gave up: end its poll without taking messages
 }
@@ -163,9 +165,13 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocol.NewError(protocol.CodeBadRequest, "give either ?session= or ?channel=, not both: a session remembers its channels"))
 		return
 	case id != "":
-		status, body = s.polls.poll(r.Context(), id, r.Header.Get("Origin"), timeout)
+		token := ""
+		if s.authOn() {
+			token = requestToken(r)
+		}
+		status, body = s.polls.poll(r.Context(), id, r.Header.Get("Origin"), token, timeout)
 	default:
-		chans, perr := s.channels(r)
+		acc, chans, perr := s.streamAccess(r)
 		if perr != nil {
 			writeError(w, perr)
 			return
@@ -177,7 +183,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		sess, perr := s.polls.create(r.Context(), r, chans, from)
+		sess, perr := s.polls.create(r.Context(), r, acc, chans, from)
 		if perr != nil {
 			writeError(w, perr)
 			return
@@ -192,8 +198,9 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// poll serves a poll of an existing session, here or on its owner.
-func (p *polls) poll(ctx context.Context, id, origin string, timeout time.Duration) (int, []byte) {
+// poll serves a poll of an existing session, here or on its owner. A
+// token given with it replaces the session's, if it is for the same user.
+func (p *polls) poll(ctx context.Context, id, origin, token string, timeout time.Duration) (int, []byte) {
 	route, _, ok := parseSessionID(id)
 	if !ok {
 		return errorReply(protocol.NewError(protocol.CodeSessionExpired, "session id is not valid; start a new session with ?channel="))
@@ -203,9 +210,14 @@ func (p *polls) poll(ctx context.Context, id, origin string, timeout time.Durati
 		if sess == nil {
 			return errorReply(expired())
 		}
+		if token != "" {
+			if err := sess.refresh(token); err != nil {
+				return errorReply(err)
+			}
+		}
 		return p.wait(ctx, sess, timeout)
 	}
-	return p.forward(ctx, route, id, origin, timeout)
+	return p.forward(ctx, route, id, origin, token, timeout)
 }
 
 // find returns this node's session with id, if the poll comes from the
@@ -223,6 +235,38 @@ func (p *polls) find(id, origin string) *session {
 		return nil
 	}
 	return sess
+}
+
+func tokenExpired() *protocol.Error {
+	return protocol.NewError(protocol.CodeTokenExpired, "the session's token expired; start a new session with a fresh token (messages since the last poll may be lost)")
+}
+
+// refresh replaces the session's token with a fresher one for the same
+// user. A token that does not verify, or is another user's, is refused
+// and the session keeps its own.
+func (sess *session) refresh(token string) *protocol.Error {
+	if sess.acc == nil {
+		return nil
+	}
+	id, err := sess.p.s.verify(token)
+	if err != nil {
+		return err
+	}
+	if was := sess.acc.identity(); !was.Anonymous() && was.User != id.User {
+		sess.p.s.Metrics.Forbidden(protocol.OpAuth)
+		return protocol.NewError(protocol.CodeForbidden, "a refreshed token must be for the session's user (the same sub)")
+	}
+	sess.acc.set(id)
+	return nil
+}
+
+// grantEnded ends the subscription to ch, whose subscription token has
+// expired; the next poll carries an unsubscribed entry.
+func (sess *session) grantEnded(ch string) {
+	sess.p.s.Hub.Unsubscribe(ch, sess)
+	if sess.out.push(protocol.AppendUnsubscribed(nil, true, ch, protocol.ReasonTokenExpired), false) == overflow {
+		go sess.end(protocol.NewError(protocol.CodeSessionOverflow, "more messages arrived between two polls than the session buffer holds (see --poll-buffer); start a new session and reload state"))
+	}
 }
 
 func expired() *protocol.Error {
@@ -254,11 +298,11 @@ func idToken(s string) bool {
 }
 
 // forward sends a poll to the node that owns the session.
-func (p *polls) forward(ctx context.Context, owner, id, origin string, timeout time.Duration) (int, []byte) {
+func (p *polls) forward(ctx context.Context, owner, id, origin, token string, timeout time.Duration) (int, []byte) {
 	if p.s.NATS == nil {
 		return errorReply(expired())
 	}
-	req, _ := json.Marshal(pollRequest{Session: id, Origin: origin, Timeout: timeout.Milliseconds()})
+	req, _ := json.Marshal(pollRequest{Session: id, Origin: origin, Token: token, Timeout: timeout.Milliseconds()})
 	rctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 	defer cancel()
 	m, err := p.s.NATS.RequestWithContext(rctx, p.s.Subject("poll", owner), req)
@@ -293,7 +337,7 @@ func (p *polls) serveForwarded(m *nats.Msg) {
 		return
 	} else {
 		timeout := min(time.Duration(req.Timeout)*time.Millisecond, p.s.cfg.PollMaxTimeout)
-		status, body = p.poll(context.Background(), req.Session, req.Origin, timeout)
+		status, body = p.poll(context.Background(), req.Session, req.Origin, req.Token, timeout)
 	}
 	rep, _ := json.Marshal(pollReply{Status: status, Body: body})
 	_ = m.Respond(rep)
@@ -316,11 +360,11 @@ func (p *polls) stopPoll(id, origin string) {
 // from its position in from, if any. A node holds at most
 // --max-poll-sessions live sessions, and one client address at most
 // --max-poll-sessions-per-ip.
-func (p *polls) create(ctx context.Context, r *http.Request, chans []string, from protocol.Cursor) (*session, *protocol.Error) {
+func (p *polls) create(ctx context.Context, r *http.Request, acc *access, chans []string, from protocol.Cursor) (*session, *protocol.Error) {
 	secret := randomID(secretBytes)
 	sess := &session{
 		p: p, id: p.route + "." + secret, secret: secret, origin: r.Header.Get("Origin"), addr: clientAddr(r),
-		channels: chans, wakeup: make(chan struct{}, 1),
+		channels: chans, acc: acc, wakeup: make(chan struct{}, 1),
 	}
 	p.mu.Lock()
 	if p.live >= p.s.cfg.MaxPollSessions {
@@ -340,7 +384,10 @@ func (p *polls) create(ctx context.Context, r *http.Request, chans []string, fro
 	sess.out = outbox{maxFrames: p.s.cfg.PollBuffer, maxBytes: p.s.cfg.QueueBytes, wake: sess.wake}
 	p.s.clients.add(sess)
 	p.s.Metrics.Connections(metrics.LongPoll).Inc()
-	_, _, err := p.s.joinChannels(ctx, chans, from, sess, &sess.out, func(i int, pos protocol.Position) {
+	if acc != nil {
+		acc.start(func() { sess.end(tokenExpired()) }, sess.grantEnded)
+	}
+	_, _, err := p.s.joinChannels(ctx, acc, chans, from, sess, &sess.out, func(i int, pos protocol.Position) {
 		sess.curMu.Lock()
 		sess.cursor.set(i, pos)
 		sess.curMu.Unlock()
@@ -478,6 +525,7 @@ func (sess *session) end(err *protocol.Error) {
 	n, _ := sess.out.close()
 	sess.p.s.Metrics.Dropped.Add(float64(n))
 	sess.wake()
+	sess.acc.end()
 	p := sess.p
 	for _, ch := range sess.channels {
 		p.s.Hub.Unsubscribe(ch, sess)

@@ -89,17 +89,12 @@ func (c *streamCursor) set(i int, pos protocol.Position) {
 	}
 }
 
-// mayReadPast reports whether clients may read the past of channel ch:
-// resume from a position, rewind, or use the history command. One rule,
-// --client-history, decides for every path.
-func (s *Server) mayReadPast(ch string) bool { return channelAllowed(s.cfg.ClientHistory, ch) }
-
-// pastAllowed returns the resume a subscribe to ch may make of the one it
+// pastAllowed returns the resume a subscribe to ch by the client of a may make of the one it
 // asked for: that one, or nil when the client may not read ch's past.
 // denied turns the outcome of the join into what the client is told: as
 // asked, or, when the resume was refused, recovered:false for that reason.
-func (s *Server) pastAllowed(ch string, asked *protocol.Resume) (resume *protocol.Resume, denied func(protocol.Recovery) protocol.Recovery) {
-	if asked == nil || s.mayReadPast(ch) {
+func (s *Server) pastAllowed(a *access, ch string, asked *protocol.Resume) (resume *protocol.Resume, denied func(protocol.Recovery) protocol.Recovery) {
+	if asked == nil || s.mayReadPast(a, ch) == nil {
 		return asked, func(r protocol.Recovery) protocol.Recovery { return r }
 	}
 	return nil, func(r protocol.Recovery) protocol.Recovery {
@@ -119,14 +114,14 @@ func (s *Server) pastAllowed(ch string, asked *protocol.Resume) (resume *protoco
 // It returns the positions the client starts from (nil entries: channels
 // without history) and how many channels it subscribed, the failed one
 // included.
-func (s *Server) joinChannels(ctx context.Context, chans []string, from protocol.Cursor, sub hub.Subscriber, out *outbox, moved func(i int, pos protocol.Position)) (protocol.Cursor, int, error) {
+func (s *Server) joinChannels(ctx context.Context, a *access, chans []string, from protocol.Cursor, sub hub.Subscriber, out *outbox, moved func(i int, pos protocol.Position)) (protocol.Cursor, int, error) {
 	start := make(protocol.Cursor, len(chans))
 	for i, ch := range chans {
 		var asked *protocol.Resume
 		if from != nil && from[i] != nil {
 			asked = &protocol.Resume{From: *from[i]}
 		}
-		resume, denied := s.pastAllowed(ch, asked)
+		resume, denied := s.pastAllowed(a, ch, asked)
 		joined := func(rec protocol.Recovery) {
 			if !rec.History {
 				return

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/heraldrt/herald/internal/auth"
 	"github.com/heraldrt/herald/internal/config"
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/metrics"
@@ -32,6 +33,11 @@ type Deps struct {
 	Subject   func(what string, nodeID string) string
 	Metrics   *metrics.Metrics
 	Logger    *slog.Logger
+	// Verifier checks client tokens; nil when tokens are off.
+	Verifier *auth.Verifier
+	// Rules decide who may subscribe, publish and read history; nil: the
+	// config's rules.
+	Rules *auth.Rules
 }
 
 // Server serves the client transports: WebSocket, SSE and long-poll.
@@ -50,6 +56,9 @@ type Server struct {
 func New(d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Rules == nil {
+		d.Rules = d.Config.Rules()
 	}
 	s := &Server{Deps: d, cfg: d.Config, log: d.Logger.With("component", "transport"), clients: newRegistry()}
 	s.conns.max, s.conns.perIP = d.Config.MaxConnections, newPerIP(d.Config.MaxConnectionsPerIP)
@@ -112,14 +121,12 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // channels reads and validates the channel query parameters of SSE and
-// long-poll requests.
-func (s *Server) channels(r *http.Request) ([]string, *protocol.Error) {
+// long-poll requests, and adds those of claimed (a token's channels
+// claim) that the request does not name.
+func (s *Server) channels(r *http.Request, claimed []string) ([]string, *protocol.Error) {
 	chans := r.URL.Query()["channel"]
-	if len(chans) == 0 {
+	if len(chans)+len(claimed) == 0 {
 		return nil, protocol.NewError(protocol.CodeInvalidChannel, "give at least one ?channel=")
-	}
-	if len(chans) > s.cfg.MaxSubscriptions {
-		return nil, protocol.NewError(protocol.CodeTooManySubscriptions, "more channels than max-subscriptions allows")
 	}
 	seen := make(map[string]bool, len(chans))
 	for _, c := range chans {
@@ -130,6 +137,15 @@ func (s *Server) channels(r *http.Request) ([]string, *protocol.Error) {
 			return nil, protocol.NewError(protocol.CodeAlreadySubscribed, "channel "+c+" is given twice")
 		}
 		seen[c] = true
+	}
+	for _, c := range claimed {
+		if !seen[c] {
+			chans = append(chans, c)
+			seen[c] = true
+		}
+	}
+	if len(chans) > s.cfg.MaxSubscriptions {
+		return nil, protocol.NewError(protocol.CodeTooManySubscriptions, "more channels than max-subscriptions allows")
 	}
 	return chans, nil
 }

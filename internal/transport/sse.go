@@ -22,6 +22,8 @@ type sseConn struct {
 	once   sync.Once
 	rc     *http.ResponseController
 
+	acc *access // who the client is, while tokens are on
+
 	// The stream's cursor, for streams with a history channel: every
 	// event carries it (id:) as it stands after that event. mu keeps the
 	// cursor and the order of queued events in step.
@@ -38,7 +40,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(w, r) {
 		return
 	}
-	chans, perr := s.channels(r)
+	acc, chans, perr := s.streamAccess(r)
 	if perr != nil {
 		writeError(w, perr)
 		return
@@ -50,8 +52,11 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.release(addr)
 	rc := http.NewResponseController(w)
-	c := &sseConn{s: s, notify: make(chan struct{}, 1), quit: make(chan struct{}), rc: rc}
+	c := &sseConn{s: s, notify: make(chan struct{}, 1), quit: make(chan struct{}), rc: rc, acc: acc}
 	c.out = outbox{maxFrames: s.cfg.QueueMessages, maxBytes: s.cfg.QueueBytes, wake: c.wake}
+	if acc != nil {
+		acc.start(func() { c.disconnect(protocol.DisconnectTokenExpired) }, c.grantEnded)
+	}
 
 	// The stream outlives the server-wide timeouts; each write gets its own.
 	_ = rc.SetReadDeadline(time.Time{})
@@ -60,6 +65,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	s.clients.add(c)
 	s.Metrics.Connections(metrics.SSE).Inc()
 	defer func() {
+		acc.end()
 		for _, ch := range chans {
 			s.Hub.Unsubscribe(ch, c)
 		}
@@ -75,7 +81,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.cursor = s.newCursor(chans)
-	initial, n, err := s.joinChannels(r.Context(), chans, from, c, &c.out, func(i int, pos protocol.Position) {
+	initial, n, err := s.joinChannels(r.Context(), acc, chans, from, c, &c.out, func(i int, pos protocol.Position) {
 		c.mu.Lock()
 		c.cursor.set(i, pos)
 		c.mu.Unlock()
@@ -201,5 +207,15 @@ func appendSSEID(event []byte, cursor protocol.Cursor) []byte {
 func (c *sseConn) disconnect(d protocol.Disconnect) {
 	if n, ok := c.out.close(appendSSEEvent(nil, "disconnect", protocol.AppendDisconnectData(nil, d))); ok {
 		c.s.Metrics.Dropped.Add(float64(n))
+	}
+}
+
+// grantEnded ends the subscription to ch, whose subscription token has
+// expired, with an unsubscribed event.
+func (c *sseConn) grantEnded(ch string) {
+	c.s.Hub.Unsubscribe(ch, c)
+	if c.out.push(appendSSEEvent(nil, "unsubscribed", protocol.AppendUnsubscribed(nil, false, ch, protocol.ReasonTokenExpired)), false) == overflow {
+		c.s.Metrics.SlowConsumers.Inc()
+		c.disconnect(protocol.DisconnectSlowConsumer)
 	}
 }

@@ -52,6 +52,8 @@ type wsConn struct {
 	// limit is on), and token buckets, once the connection has used its
 	// first burst. An idle connection pays nothing for them.
 	limits *connLimits
+	// acc is who the client is, while tokens are on; nil when they are off.
+	acc *access
 
 	subs     []string
 	fd       int // the socket's descriptor, while watched
@@ -69,6 +71,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		writeError(w, protocol.NewError(protocol.CodeBadRequest, "this endpoint speaks WebSocket: send a GET with Upgrade: websocket"))
+		return
+	}
+	// A bad token is refused before the upgrade, with a 401 a script can
+	// read; no token at all is let in to send auth.
+	acc, aerr := s.admitIdentity(r, true)
+	if aerr != nil {
+		writeError(w, aerr)
 		return
 	}
 	addr := clientAddr(r)
@@ -119,6 +128,15 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.clients.add(c)
 	s.Metrics.Connections(metrics.WebSocket).Inc()
 	c.send(wsFrame(protocol.AppendWelcome(nil, c.id, s.NodeName, seconds(s.cfg.PingInterval))))
+	if acc != nil {
+		c.acc = acc
+		acc.start(func() { c.disconnect(protocol.DisconnectTokenExpired) }, c.grantEnded)
+		if acc.pending {
+			acc.await(s.cfg.AuthTimeout, func() { c.disconnect(protocol.DisconnectAuthTimeout) })
+		} else {
+			c.joinClaimed(acc.who)
+		}
+	}
 	// A fresh goroutine keeps the handler's grown stack out of it.
 	go c.startReading(src)
 }
@@ -227,6 +245,7 @@ func (c *wsConn) release() {
 	c.mu.Unlock()
 
 	c.ping.Stop()
+	c.acc.end()
 	for _, ch := range subs {
 		c.s.Hub.Unsubscribe(ch, c)
 	}
