@@ -1,7 +1,8 @@
 package bus_test
 
 import (
-	"bytes"
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"context"
 	"log/slog"
 	"strconv"
@@ -36,17 +37,6 @@ func (g *got) all() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return append([]string(nil), g.msgs...)
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // watchFromNATS watches channel on b, waits until the watch is in
@@ -107,11 +97,11 @@ func TestDeliversJSONAndDropsTheRest(t *testing.T) {
 		}
 	}
 	_ = nc.Flush()
-	eventually(t, "two valid messages", func() bool { return len(g.all()) == 2 })
+	heraldtest.Eventually(t, 5*time.Second, "two valid messages", func() bool { return len(g.all()) == 2 })
 	if m := g.all(); m[0] != `orders.eu={"id":1}` || m[1] != `orders.eu=[2]` {
 		t.Fatalf("delivered %q", m)
 	}
-	eventually(t, "invalid counted", func() bool { return b.Stats().Invalid == 3 })
+	heraldtest.Eventually(t, 5*time.Second, "invalid counted", func() bool { return b.Stats().Invalid == 3 })
 
 	b.Unwatch(h)
 	if err := b.Sync(context.Background()); err != nil {
@@ -125,10 +115,10 @@ func TestDeliversJSONAndDropsTheRest(t *testing.T) {
 func TestStartsWhileExternalNATSIsDown(t *testing.T) {
 	// Nothing listens on this port: the bus starts and keeps trying, and
 	// says so at once (and again now and then), without its password.
-	var logged logBuffer
+	logged := heraldtest.NewLogBuffer()
 	b := start(t, bus.Options{
 		Name: "n", Prefix: "p", Handler: func(string, []byte, *protocol.Position) {},
-		URL: "nats://herald:s3cret@127.0.0.1:1", Logger: slog.New(slog.NewTextHandler(&logged, nil)),
+		URL: "nats://herald:s3cret@127.0.0.1:1", Logger: slog.New(slog.NewTextHandler(logged, nil)),
 	})
 	if b.Connected() {
 		t.Fatal("connected to nothing")
@@ -136,30 +126,12 @@ func TestStartsWhileExternalNATSIsDown(t *testing.T) {
 	if err := b.Publish("x", []byte("1")); err != bus.ErrNotConnected {
 		t.Fatalf("Publish while down = %v, want ErrNotConnected", err)
 	}
-	eventually(t, "a warning that NATS cannot be reached", func() bool {
+	heraldtest.Eventually(t, 5*time.Second, "a warning that NATS cannot be reached", func() bool {
 		return strings.Contains(logged.String(), "cannot reach NATS")
 	})
 	if out := logged.String(); !strings.Contains(out, "nats://127.0.0.1:1") || strings.Contains(out, "s3cret") {
 		t.Errorf("the warning should name the URL without its password:\n%s", out)
 	}
-}
-
-// logBuffer collects log output written from several goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // TestPositionFromHeaders checks that a message carrying valid history
@@ -195,7 +167,7 @@ func TestPositionFromHeaders(t *testing.T) {
 		"news=1@k3Xw9QpLzA:7", "news=2", "news=3", "news=4", "news=5", "news=6", "news=7",
 		"news=8@e:18446744073709551615",
 	}
-	eventually(t, "eight messages", func() bool { return len(g.all()) == len(want) })
+	heraldtest.Eventually(t, 5*time.Second, "eight messages", func() bool { return len(g.all()) == len(want) })
 	for i, m := range g.all() {
 		if m != want[i] {
 			t.Errorf("message %d: %q, want %q", i, m, want[i])

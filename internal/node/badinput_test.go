@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -115,9 +117,9 @@ func badJSON(v any) string {
 }
 
 func TestBadInputPublishAPI(t *testing.T) {
-	cfg := testConfig("bad-api")
+	cfg := heraldtest.Config("bad-api")
 	cfg.MaxMessageBytes = 1024
-	n := startNode(t, cfg)
+	n := heraldtest.StartNode(t, cfg)
 
 	str := func(n int) string { return `"` + strings.Repeat("x", n-2) + `"` } // a JSON string of n bytes
 	pub := func(channel any, data string) string {
@@ -212,19 +214,19 @@ func TestBadInputPublishAPI(t *testing.T) {
 	badCall{name: "255-byte channel", path: "/api/publish", body: pub(strings.Repeat("x", 255), "1"), status: ok}.check(t, n.Addr())
 
 	// A refused broadcast publishes nothing, not even to its valid channels.
-	c := dialWS(t, n.Addr(), nil)
-	c.subscribe("ok")
+	c := heraldtest.DialWS(t, n.Addr(), nil)
+	c.Subscribe("ok")
 	badCall{name: "broadcast with one bad channel", path: "/api/broadcast", body: `{"channels":["ok","a*"],"data":"no"}`, status: bad, code: badChan}.check(t, n.Addr())
-	mustPublish(t, n.Addr(), "ok", `"yes"`)
-	if f := c.message(5 * time.Second); string(f.Data) != `"yes"` {
+	heraldtest.MustPublish(t, n.Addr(), "ok", `"yes"`)
+	if f := c.Message(5 * time.Second); string(f.Data) != `"yes"` {
 		t.Fatalf("subscriber got %s: a refused broadcast was partly published", f.Data)
 	}
 }
 
 func TestBadInputAPIKey(t *testing.T) {
-	cfg := testConfig("bad-key")
+	cfg := heraldtest.Config("bad-key")
 	cfg.APIKey = "s3cret-key"
-	n := startNode(t, cfg)
+	n := heraldtest.StartNode(t, cfg)
 	body := `{"channel":"a","data":1}`
 	auth := func(v string) http.Header { return http.Header{"Authorization": {v}} }
 	tests := []badCall{
@@ -278,7 +280,7 @@ func TestBadInputAPIKey(t *testing.T) {
 // produced by real sockets on this host); the publisher is a real node's
 // NATS connection.
 func TestBadInputAPILoopbackCheck(t *testing.T) {
-	n := startNode(t, testConfig("bad-loopback"))
+	n := heraldtest.StartNode(t, heraldtest.Config("bad-loopback"))
 	mux := http.NewServeMux()
 	api.New(api.Options{
 		MaxMessageBytes: 1024, MaxChannelLength: 255,
@@ -326,12 +328,12 @@ func TestBadInputAPILoopbackCheck(t *testing.T) {
 // the node's own pages and local backends get through.
 func TestBadInputAPICrossSite(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig("cross-site")
+	cfg := heraldtest.Config("cross-site")
 	cfg.Ping = true
-	keyless := startNode(t, cfg).Addr()
-	keyed := testConfig("cross-site-key")
+	keyless := heraldtest.StartNode(t, cfg).Addr()
+	keyed := heraldtest.Config("cross-site-key")
 	keyed.APIKey = "k3y"
-	withKey := startNode(t, keyed).Addr()
+	withKey := heraldtest.StartNode(t, keyed).Addr()
 	_, port, _ := net.SplitHostPort(keyless)
 	pub := `{"channel":"a","data":1}`
 	h := func(kv ...string) http.Header {
@@ -385,11 +387,11 @@ func TestBadInputAPICrossSite(t *testing.T) {
 
 // TestBadInputAPIInvalidUTF8Data publishes data that is valid JSON syntax
 // but not UTF-8. WebSocket messages are text frames, which must be UTF-8:
-// browsers fail the connection on such a frame (close 1007).
+// browsers fail the connection on such a heraldtest.Frame (close 1007).
 func TestBadInputAPIInvalidUTF8Data(t *testing.T) {
-	n := startNode(t, testConfig("bad-utf8"))
-	c := dialWS(t, n.Addr(), nil)
-	c.subscribe("u")
+	n := heraldtest.StartNode(t, heraldtest.Config("bad-utf8"))
+	c := heraldtest.DialWS(t, n.Addr(), nil)
+	c.Subscribe("u")
 	for _, data := range []string{"\"\xff\"", "\"a\xc3\"", "{\"k\xfe\":1}", "\"\xed\xa0\x80\""} {
 		status, code, b := badDo(t, http.MethodPost, "http://"+n.Addr()+"/api/publish",
 			strings.NewReader(`{"channel":"u","data":`+data+`}`), nil)
@@ -397,17 +399,17 @@ func TestBadInputAPIInvalidUTF8Data(t *testing.T) {
 			t.Errorf("data %q: %d %s %s, want 400 bad_request", data, status, code, b)
 		}
 	}
-	mustPublish(t, n.Addr(), "u", `"fine"`)
-	b := c.rawMessage(5 * time.Second)
+	heraldtest.MustPublish(t, n.Addr(), "u", `"fine"`)
+	b := c.RawMessage(5 * time.Second)
 	if !utf8.Valid(b) {
-		t.Fatalf("WebSocket text frame is not UTF-8: %q", b)
+		t.Fatalf("WebSocket text heraldtest.Frame is not UTF-8: %q", b)
 	}
 	if !bytes.Contains(b, []byte(`"fine"`)) {
 		t.Fatalf("first message %q, want the good one", b)
 	}
 }
 
-// badWSCase is a command frame and the reply it must get.
+// badWSCase is a command heraldtest.Frame and the reply it must get.
 type badWSCase struct {
 	name  string
 	frame string
@@ -415,10 +417,10 @@ type badWSCase struct {
 	code  string // "" for success
 }
 
-func (tt badWSCase) check(t *testing.T, c *wsClient) {
+func (tt badWSCase) check(t *testing.T, c *heraldtest.WS) {
 	t.Helper()
-	c.sendText(tt.frame)
-	r := c.replyTo(tt.id)
+	c.SendText(tt.frame)
+	r := c.ReplyTo(tt.id)
 	switch {
 	case tt.code == "" && r.Error != nil:
 		t.Errorf("%s: error %s (%s)", tt.name, r.Error.Code, r.Error.Message)
@@ -428,22 +430,22 @@ func (tt badWSCase) check(t *testing.T, c *wsClient) {
 		t.Errorf("%s: %s (%s), want %s", tt.name, r.Error.Code, r.Error.Message, tt.code)
 	}
 	// The connection still works.
-	if p := c.command("ping", "", ""); p.Error != nil {
+	if p := c.Command("ping", "", ""); p.Error != nil {
 		t.Fatalf("%s: ping after it: %+v", tt.name, p.Error)
 	}
 }
 
 func TestBadInputWebSocketCommands(t *testing.T) {
-	cfg := testConfig("bad-ws")
+	cfg := heraldtest.Config("bad-ws")
 	cfg.MaxSubscriptions = 3
 	cfg.MaxMessageBytes = 1024
-	n := startNode(t, cfg)
-	c := dialWS(t, n.Addr(), nil)
-	c.nextID = 1000 // the table's ids stay below this
+	n := heraldtest.StartNode(t, cfg)
+	c := heraldtest.DialWS(t, n.Addr(), nil)
+	c.NextID = 1000 // the table's ids stay below this
 
 	// ping gets the plain reply, nothing more.
-	c.sendText(`{"id":1,"op":"ping"}`)
-	if b, err := c.raw(5 * time.Second); err != nil || string(b) != `{"op":"reply","id":1}` {
+	c.SendText(`{"id":1,"op":"ping"}`)
+	if b, err := c.Raw(5 * time.Second); err != nil || string(b) != `{"op":"reply","id":1}` {
 		t.Fatalf("ping reply %q, %v", b, err)
 	}
 
@@ -525,20 +527,20 @@ func TestBadInputWebSocketCommands(t *testing.T) {
 
 	// After all that, messages still arrive on what the connection holds,
 	// and only there.
-	mustPublish(t, n.Addr(), "s3", `"gone"`)
-	mustPublish(t, n.Addr(), "s5", `"never"`)
-	mustPublish(t, n.Addr(), "s4", `"four"`)
-	mustPublish(t, n.Addr(), "s1", `"one"`)
+	heraldtest.MustPublish(t, n.Addr(), "s3", `"gone"`)
+	heraldtest.MustPublish(t, n.Addr(), "s5", `"never"`)
+	heraldtest.MustPublish(t, n.Addr(), "s4", `"four"`)
+	heraldtest.MustPublish(t, n.Addr(), "s1", `"one"`)
 	// Channels are delivered independently: any order.
 	got := map[string]string{}
 	for range 2 {
-		f := c.message(5 * time.Second)
+		f := c.Message(5 * time.Second)
 		got[f.Channel] = string(f.Data)
 	}
 	if len(got) != 2 || got["s4"] != `"four"` || got["s1"] != `"one"` {
 		t.Fatalf("got %v, want s4 and s1 only", got)
 	}
-	if got := metric(t, n.Addr(), "herald_subscriptions"); got != 3 {
+	if got := heraldtest.Metric(t, n.Addr(), "herald_subscriptions"); got != 3 {
 		t.Errorf("herald_subscriptions = %v, want 3", got)
 	}
 }
@@ -546,38 +548,38 @@ func TestBadInputWebSocketCommands(t *testing.T) {
 // TestBadInputWebSocketFragments checks that a command split over
 // fragments, with a ping between them, is put together.
 func TestBadInputWebSocketFragments(t *testing.T) {
-	n := startNode(t, testConfig("bad-frag"))
-	c := dialWS(t, n.Addr(), nil)
+	n := heraldtest.StartNode(t, heraldtest.Config("bad-frag"))
+	c := heraldtest.DialWS(t, n.Addr(), nil)
 	for _, f := range []ws.Frame{
 		ws.NewFrame(ws.OpText, false, []byte(`{"id":7,`)),
 		ws.NewPingFrame([]byte("mid")),
 		ws.NewFrame(ws.OpContinuation, false, []byte(`"op":`)),
 		ws.NewFrame(ws.OpContinuation, true, []byte(`"ping"}`)),
 	} {
-		if err := ws.WriteFrame(c.conn, ws.MaskFrame(f)); err != nil {
+		if err := ws.WriteFrame(c.Conn, ws.MaskFrame(f)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if r := c.replyTo(7); r.Error != nil {
+	if r := c.ReplyTo(7); r.Error != nil {
 		t.Fatalf("fragmented ping: %+v", r.Error)
 	}
 }
 
 func TestBadInputWebSocketClientPublish(t *testing.T) {
-	cfg := testConfig("bad-pub")
+	cfg := heraldtest.Config("bad-pub")
 	cfg.ClientPublish = []string{"chat.>"}
 	cfg.MaxMessageBytes = 1024
-	n := startNode(t, cfg)
-	sub := dialWS(t, n.Addr(), nil)
-	sub.subscribe("chat.room")
-	p := dialWS(t, n.Addr(), nil)
-	p.nextID = 1000
+	n := heraldtest.StartNode(t, cfg)
+	sub := heraldtest.DialWS(t, n.Addr(), nil)
+	sub.Subscribe("chat.room")
+	p := heraldtest.DialWS(t, n.Addr(), nil)
+	p.NextID = 1000
 
 	data := `{"text": "hi \u00e9", "n": [1.50, 2e3]}`
-	if r := p.command("publish", "chat.room", data); r.Error != nil {
+	if r := p.Command("publish", "chat.room", data); r.Error != nil {
 		t.Fatalf("allowed publish: %+v", r.Error)
 	}
-	if f := sub.message(5 * time.Second); f.Channel != "chat.room" || string(f.Data) != data {
+	if f := sub.Message(5 * time.Second); f.Channel != "chat.room" || string(f.Data) != data {
 		t.Fatalf("subscriber got %s on %s, want %s", f.Data, f.Channel, data)
 	}
 
@@ -595,12 +597,12 @@ func TestBadInputWebSocketClientPublish(t *testing.T) {
 		tt.check(t, p)
 	}
 	// Only the null reaches chat.room; nothing refused was sent.
-	if f := sub.message(5 * time.Second); string(f.Data) != "null" {
+	if f := sub.Message(5 * time.Second); string(f.Data) != "null" {
 		t.Fatalf("subscriber got %s, want null", f.Data)
 	}
 }
 
-// writeRawFrame writes a frame as a client, masking it unless told not to.
+// writeRawFrame writes a heraldtest.Frame as a client, masking it unless told not to.
 func writeRawFrame(t *testing.T, conn net.Conn, h ws.Header, payload []byte) {
 	t.Helper()
 	h.Length = int64(len(payload))
@@ -618,11 +620,11 @@ func writeRawFrame(t *testing.T, conn net.Conn, h ws.Header, payload []byte) {
 }
 
 func TestBadInputWebSocketEndsConnection(t *testing.T) {
-	cfg := testConfig("bad-end")
+	cfg := heraldtest.Config("bad-end")
 	cfg.MaxMessageBytes = 1024 // read limit: 1024 + 255 (longest channel) + 1024 command overhead
-	n := startNode(t, cfg)
-	good := dialWS(t, n.Addr(), nil)
-	good.subscribe("live")
+	n := heraldtest.StartNode(t, cfg)
+	good := heraldtest.DialWS(t, n.Addr(), nil)
+	good.Subscribe("live")
 
 	text := func(fin bool) ws.Header { return ws.Header{Fin: fin, OpCode: ws.OpText, Masked: true} }
 	tests := []struct {
@@ -664,7 +666,7 @@ func TestBadInputWebSocketEndsConnection(t *testing.T) {
 		{"continuation without a start", func(t *testing.T, conn net.Conn) {
 			writeRawFrame(t, conn, ws.Header{Fin: true, OpCode: ws.OpContinuation, Masked: true}, []byte(`x`))
 		}, 3500, ""},
-		{"control frame too long", func(t *testing.T, conn net.Conn) {
+		{"control heraldtest.Frame too long", func(t *testing.T, conn net.Conn) {
 			writeRawFrame(t, conn, ws.Header{Fin: true, OpCode: ws.OpPing, Masked: true}, bytes.Repeat([]byte("p"), 126))
 		}, 3500, ""},
 		{"fragmented control frame", func(t *testing.T, conn net.Conn) {
@@ -676,37 +678,37 @@ func TestBadInputWebSocketEndsConnection(t *testing.T) {
 		}, 3500, ""},
 	}
 	for i, tt := range tests {
-		bad := dialWS(t, n.Addr(), nil)
-		tt.send(t, bad.conn)
-		disc, code := bad.closeCode(5 * time.Second)
+		bad := heraldtest.DialWS(t, n.Addr(), nil)
+		tt.send(t, bad.Conn)
+		disc, code := bad.CloseCode(5 * time.Second)
 		if code != tt.code {
 			t.Errorf("%s: close code %d, want %d", tt.name, code, tt.code)
 		}
 		if disc.Op != "disconnect" || disc.Code != tt.code || disc.Reconnect || !strings.Contains(disc.Reason, tt.reason) {
-			t.Errorf("%s: disconnect frame %+v, want code %d, reconnect false, reason with %q", tt.name, disc, tt.code, tt.reason)
+			t.Errorf("%s: disconnect heraldtest.Frame %+v, want code %d, reconnect false, reason with %q", tt.name, disc, tt.code, tt.reason)
 		}
 		// The server closes the TCP connection too.
-		_ = bad.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := bad.conn.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		_ = bad.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := bad.Conn.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 			t.Errorf("%s: connection still open after the close frame: %v", tt.name, err)
 		}
 
 		// The good client is untouched.
-		if r := good.command("ping", "", ""); r.Error != nil {
+		if r := good.Command("ping", "", ""); r.Error != nil {
 			t.Fatalf("after %s: good client's ping: %+v", tt.name, r.Error)
 		}
 		data := fmt.Sprintf(`{"after":%d}`, i)
-		mustPublish(t, n.Addr(), "live", data)
-		if f := good.message(5 * time.Second); string(f.Data) != data {
+		heraldtest.MustPublish(t, n.Addr(), "live", data)
+		if f := good.Message(5 * time.Second); string(f.Data) != data {
 			t.Fatalf("after %s: good client got %s, want %s", tt.name, f.Data, data)
 		}
 	}
-	eventually(t, 5*time.Second, "bad clients released", func() bool {
-		return metric(t, n.Addr(), `herald_connections{transport="websocket"}`) == 1 &&
-			metric(t, n.Addr(), "herald_subscriptions") == 1
+	heraldtest.Eventually(t, 5*time.Second, "bad clients released", func() bool {
+		return heraldtest.Metric(t, n.Addr(), `herald_connections{transport="websocket"}`) == 1 &&
+			heraldtest.Metric(t, n.Addr(), "herald_subscriptions") == 1
 	})
-	mustPublish(t, n.Addr(), "live", `"last"`)
-	if f := good.message(5 * time.Second); string(f.Data) != `"last"` {
+	heraldtest.MustPublish(t, n.Addr(), "live", `"last"`)
+	if f := good.Message(5 * time.Second); string(f.Data) != `"last"` {
 		t.Fatalf("good client got %s at the end", f.Data)
 	}
 }
@@ -735,27 +737,27 @@ func badUpgrade(t *testing.T, addr, origin string) (int, string) {
 
 func TestBadInputOrigin(t *testing.T) {
 	const evil = "http://evil.example"
-	strict := startNode(t, testConfig("bad-origin"))
-	cfg := testConfig("open-origin")
+	strict := heraldtest.StartNode(t, heraldtest.Config("bad-origin"))
+	cfg := heraldtest.Config("open-origin")
 	cfg.AllowedOrigins = []string{evil}
-	open := startNode(t, cfg)
+	open := heraldtest.StartNode(t, cfg)
 
 	// WebSocket.
 	if status, code := badUpgrade(t, strict.Addr(), evil); status != http.StatusForbidden || code != "forbidden" {
 		t.Errorf("ws from %s on a default node: %d %s, want 403 forbidden", evil, status, code)
 	}
-	if _, err := tryDialWS(strict.Addr(), http.Header{"Origin": {evil}}); err == nil {
+	if _, err := heraldtest.TryDialWS(strict.Addr(), http.Header{"Origin": {evil}}); err == nil {
 		t.Error("ws dial from evil origin succeeded")
 	} else if se := ws.StatusError(0); !errors.As(err, &se) || int(se) != http.StatusForbidden {
 		t.Errorf("ws dial from evil origin: %v, want status 403", err)
 	}
-	if c, err := tryDialWS(strict.Addr(), http.Header{"Origin": {"http://" + strict.Addr()}}); err != nil {
+	if c, err := heraldtest.TryDialWS(strict.Addr(), http.Header{"Origin": {"http://" + strict.Addr()}}); err != nil {
 		t.Errorf("ws from the node's own origin: %v", err)
 	} else {
-		c.conn.Close()
+		c.Conn.Close()
 	}
-	c := dialWS(t, open.Addr(), http.Header{"Origin": {evil}})
-	c.subscribe("o")
+	c := heraldtest.DialWS(t, open.Addr(), http.Header{"Origin": {evil}})
+	c.Subscribe("o")
 	if status, code := badUpgrade(t, open.Addr(), "http://other.example"); status != http.StatusForbidden || code != "forbidden" {
 		t.Errorf("ws from an unlisted origin: %d %s, want 403 forbidden", status, code)
 	}
@@ -791,9 +793,9 @@ func TestBadInputOrigin(t *testing.T) {
 }
 
 func TestBadInputSSEAndPoll(t *testing.T) {
-	cfg := testConfig("bad-stream")
+	cfg := heraldtest.Config("bad-stream")
 	cfg.MaxSubscriptions = 3
-	n := startNode(t, cfg)
+	n := heraldtest.StartNode(t, cfg)
 	const (
 		bad     = http.StatusBadRequest
 		badChan = "invalid_channel"
@@ -835,15 +837,15 @@ func TestBadInputSSEAndPoll(t *testing.T) {
 		tt.check(t, n.Addr())
 	}
 	// None of the refused requests left a client or a subscription behind.
-	eventually(t, 5*time.Second, "no clients left", func() bool {
-		return metric(t, n.Addr(), `herald_connections{transport="sse"}`) == 0 &&
-			metric(t, n.Addr(), `herald_connections{transport="longpoll"}`) == 0 &&
-			metric(t, n.Addr(), "herald_subscriptions") == 0
+	heraldtest.Eventually(t, 5*time.Second, "no clients left", func() bool {
+		return heraldtest.Metric(t, n.Addr(), `herald_connections{transport="sse"}`) == 0 &&
+			heraldtest.Metric(t, n.Addr(), `herald_connections{transport="longpoll"}`) == 0 &&
+			heraldtest.Metric(t, n.Addr(), "herald_subscriptions") == 0
 	})
 	// And a good stream works afterwards.
-	s := openSSE(t, n.Addr(), "a")
-	mustPublish(t, n.Addr(), "a", `"ok"`)
-	if ev := s.next(t, 5*time.Second); ev.event != "message" || !strings.Contains(ev.data, `"ok"`) {
+	s := heraldtest.OpenSSE(t, n.Addr(), "a")
+	heraldtest.MustPublish(t, n.Addr(), "a", `"ok"`)
+	if ev := s.Next(t, 5*time.Second); ev.Event != "message" || !strings.Contains(ev.Data, `"ok"`) {
 		t.Fatalf("sse after bad requests: %+v", ev)
 	}
 }

@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"fmt"
 	"testing"
 )
@@ -10,23 +12,23 @@ import (
 // The channel holds 1000 messages; the node keeps the last 128 in memory.
 func benchmarkResume(b *testing.B, missed uint64) {
 	cfg := historyConfig(b, "bench")
-	n := startNode(b, cfg)
+	n := heraldtest.StartNode(b, cfg)
 	waitHistory(b, n)
 	const ch = "news.bench"
 	epoch := publishRange(b, n.Addr(), ch, 1, 1000)
 	// One live subscriber keeps the channel (and its ring) on the node.
-	keep := dialWS(b, n.Addr(), nil)
-	keep.subscribe(ch)
+	keep := heraldtest.DialWS(b, n.Addr(), nil)
+	keep.Subscribe(ch)
 	since := fmt.Sprintf(`{"epoch":%q,"offset":%d}`, epoch, 1000-missed)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		c := dialWS(b, n.Addr(), nil)
-		if r := c.subscribeSince(ch, since); recovered(r) != "true" {
+		c := heraldtest.DialWS(b, n.Addr(), nil)
+		if r := c.SubscribeSince(ch, since); recovered(r) != "true" {
 			b.Fatalf("resume: %+v", r)
 		}
 		expectWS(b, c, ch, epoch, 1000-missed+1, 1000)
-		c.conn.Close()
+		c.Conn.Close()
 	}
 }
 

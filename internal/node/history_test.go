@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,7 +23,7 @@ import (
 var historyRules = []string{"news.>=1000,1h", "small.>=20"}
 
 func historyConfig(t testing.TB, name string) config.Config {
-	cfg := testConfig(name)
+	cfg := heraldtest.Config(name)
 	cfg.History = historyRules
 	cfg.DataDir = t.TempDir()
 	return cfg
@@ -33,10 +35,10 @@ func historyPair(t *testing.T) (n1, n2 *node.Node) {
 	t.Helper()
 	c1 := historyConfig(t, "h1")
 	c1.NATSListen = "127.0.0.1:0"
-	n1 = startNode(t, c1)
+	n1 = heraldtest.StartNode(t, c1)
 	c2 := historyConfig(t, "h2")
 	c2.NATSURL = n1.Bus().Server().ClientURL()
-	n2 = startNode(t, c2)
+	n2 = heraldtest.StartNode(t, c2)
 	waitHistory(t, n1)
 	return n1, n2
 }
@@ -44,8 +46,8 @@ func historyPair(t *testing.T) (n1, n2 *node.Node) {
 // waitHistory waits until a node can publish to a history channel.
 func waitHistory(t testing.TB, n *node.Node) {
 	t.Helper()
-	eventually(t, 20*time.Second, "history streams ready", func() bool {
-		status, _ := publish(t, n.Addr(), "/api/publish", `{"channel":"news.warmup","data":0}`)
+	heraldtest.Eventually(t, 20*time.Second, "history streams ready", func() bool {
+		status, _ := heraldtest.Publish(t, n.Addr(), "/api/publish", `{"channel":"news.warmup","data":0}`)
 		return status == http.StatusOK
 	})
 }
@@ -64,7 +66,7 @@ func publishPos(t testing.TB, addr, channel, data, key string) position {
 	if key != "" {
 		body += `,"idempotency_key":"` + key + `"`
 	}
-	status, answer := publish(t, addr, "/api/publish", body+"}")
+	status, answer := heraldtest.Publish(t, addr, "/api/publish", body+"}")
 	if status != http.StatusOK {
 		t.Fatalf("publish to %s: %d %s", channel, status, answer)
 	}
@@ -104,29 +106,17 @@ func n(t testing.TB, data []byte) uint64 {
 
 // expectWS reads messages from..to of channel, in order, each with its
 // offset, epoch and data.
-func expectWS(t testing.TB, c *wsClient, channel, epoch string, from, to uint64) {
+func expectWS(t testing.TB, c *heraldtest.WS, channel, epoch string, from, to uint64) {
 	t.Helper()
 	for i := from; i <= to; i++ {
-		m := c.message(5 * time.Second)
+		m := c.Message(5 * time.Second)
 		if m.Channel != channel || m.Epoch != epoch || m.Offset != i || n(t, m.Data) != i {
 			t.Fatalf("message %d: got channel %s epoch %s offset %d data %s", i, m.Channel, m.Epoch, m.Offset, m.Data)
 		}
 	}
 }
 
-// subscribeSince subscribes with a resume position and returns the reply.
-func (c *wsClient) subscribeSince(channel, since string) frame {
-	c.t.Helper()
-	c.nextID++
-	c.sendText(fmt.Sprintf(`{"id":%d,"op":"subscribe","channel":%q,"since":%s}`, c.nextID, channel, since))
-	r := c.replyTo(c.nextID)
-	if r.Error != nil {
-		c.t.Fatalf("subscribe %s since %s: %s: %s", channel, since, r.Error.Code, r.Error.Message)
-	}
-	return r
-}
-
-func recovered(f frame) string {
+func recovered(f heraldtest.Frame) string {
 	if f.Recovered == nil {
 		return "absent"
 	}
@@ -141,19 +131,19 @@ func TestResumeOnAnotherNode(t *testing.T) {
 
 	t.Run("websocket", func(t *testing.T) {
 		const ch = "news.ws"
-		c1 := dialWS(t, n1.Addr(), nil)
-		r := c1.command("subscribe", ch, "")
+		c1 := heraldtest.DialWS(t, n1.Addr(), nil)
+		r := c1.Command("subscribe", ch, "")
 		if r.Error != nil || r.Epoch != "" || r.Offset != 0 || r.Recovered != nil {
 			t.Fatalf("first subscribe reply = %+v, want epoch \"\" offset 0 and no recovered", r)
 		}
 		epoch := publishRange(t, n1.Addr(), ch, 1, 3)
 		expectWS(t, c1, ch, epoch, 1, 3)
-		c1.conn.Close()
+		c1.Conn.Close()
 
 		publishRange(t, n2.Addr(), ch, 4, 503)
 
-		c2 := dialWS(t, n2.Addr(), nil)
-		r = c2.subscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":3}`, epoch))
+		c2 := heraldtest.DialWS(t, n2.Addr(), nil)
+		r = c2.SubscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":3}`, epoch))
 		if recovered(r) != "true" || r.Epoch != epoch || r.Offset != 503 {
 			t.Fatalf("resume reply = %+v (recovered %s), want recovered at %s:503", r, recovered(r), epoch)
 		}
@@ -164,46 +154,46 @@ func TestResumeOnAnotherNode(t *testing.T) {
 
 	t.Run("sse", func(t *testing.T) {
 		const ch = "news.sse"
-		s1 := openSSE(t, n1.Addr(), ch)
-		if s1.welcome.id != ":0" {
-			t.Fatalf("welcome id = %q, want :0", s1.welcome.id)
+		s1 := heraldtest.OpenSSE(t, n1.Addr(), ch)
+		if s1.Welcome.ID != ":0" {
+			t.Fatalf("welcome id = %q, want :0", s1.Welcome.ID)
 		}
 		epoch := publishRange(t, n1.Addr(), ch, 1, 3)
 		var last string
 		for i := uint64(1); i <= 3; i++ {
-			ev := s1.next(t, 5*time.Second)
-			if want := fmt.Sprintf("%s:%d", epoch, i); ev.event != "message" || ev.id != want {
+			ev := s1.Next(t, 5*time.Second)
+			if want := fmt.Sprintf("%s:%d", epoch, i); ev.Event != "message" || ev.ID != want {
 				t.Fatalf("event %d = %+v, want a message with id %s", i, ev, want)
 			}
-			last = ev.id
+			last = ev.ID
 		}
-		s1.resp.Body.Close()
+		s1.Close()
 
 		publishRange(t, n2.Addr(), ch, 4, 503)
 
-		s2 := openSSEFrom(t, n2.Addr(), last, ch)
-		if s2.welcome.id != last {
-			t.Fatalf("resumed welcome id = %q, want %q", s2.welcome.id, last)
+		s2 := heraldtest.OpenSSEFrom(t, n2.Addr(), last, ch)
+		if s2.Welcome.ID != last {
+			t.Fatalf("resumed welcome id = %q, want %q", s2.Welcome.ID, last)
 		}
-		ev := s2.next(t, 5*time.Second)
+		ev := s2.Next(t, 5*time.Second)
 		var rec struct {
 			Channel   string `json:"channel"`
 			Recovered bool   `json:"recovered"`
 			Epoch     string `json:"epoch"`
 			Offset    uint64 `json:"offset"`
 		}
-		if err := json.Unmarshal([]byte(ev.data), &rec); err != nil || ev.event != "recovery" || !rec.Recovered || rec.Offset != 503 || rec.Epoch != epoch || ev.id != last {
+		if err := json.Unmarshal([]byte(ev.Data), &rec); err != nil || ev.Event != "recovery" || !rec.Recovered || rec.Offset != 503 || rec.Epoch != epoch || ev.ID != last {
 			t.Fatalf("first event after resume = %+v, want recovery true at 503 with id %s", ev, last)
 		}
 		expectSSE := func(from, to uint64) {
 			t.Helper()
 			for i := from; i <= to; i++ {
-				ev := s2.next(t, 5*time.Second)
-				var m frame
-				if err := json.Unmarshal([]byte(ev.data), &m); err != nil {
+				ev := s2.Next(t, 5*time.Second)
+				var m heraldtest.Frame
+				if err := json.Unmarshal([]byte(ev.Data), &m); err != nil {
 					t.Fatal(err)
 				}
-				if want := fmt.Sprintf("%s:%d", epoch, i); ev.event != "message" || ev.id != want || m.Offset != i || n(t, m.Data) != i {
+				if want := fmt.Sprintf("%s:%d", epoch, i); ev.Event != "message" || ev.ID != want || m.Offset != i || n(t, m.Data) != i {
 					t.Fatalf("event %d = %+v, want message with id %s", i, ev, want)
 				}
 			}
@@ -215,7 +205,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 
 	t.Run("longpoll", func(t *testing.T) {
 		const ch = "news.poll"
-		status, first, body := poll(t, n1.Addr(), "channel="+ch+"&timeout=0s")
+		status, first, body := heraldtest.Poll(t, n1.Addr(), "channel="+ch+"&timeout=0s")
 		if status != http.StatusOK || first.Cursor != ":0" {
 			t.Fatalf("first poll = %d %s, want cursor :0", status, body)
 		}
@@ -223,7 +213,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		var got []uint64
 		cursor := first.Cursor
 		for len(got) < 3 {
-			status, pr, body := poll(t, n1.Addr(), "session="+first.Session+"&timeout=5s")
+			status, pr, body := heraldtest.Poll(t, n1.Addr(), "session="+first.Session+"&timeout=5s")
 			if status != http.StatusOK {
 				t.Fatalf("poll = %d %s", status, body)
 			}
@@ -239,7 +229,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		publishRange(t, n2.Addr(), ch, 4, 503)
 
 		// A new session on the other node, from the cursor.
-		status, pr, body := poll(t, n2.Addr(), "channel="+ch+"&cursor="+cursor+"&timeout=0s")
+		status, pr, body := heraldtest.Poll(t, n2.Addr(), "channel="+ch+"&cursor="+cursor+"&timeout=0s")
 		if status != http.StatusOK || len(pr.Messages) != 501 {
 			t.Fatalf("resumed poll = %d with %d items, want 501: %.300s", status, len(pr.Messages), body)
 		}
@@ -257,7 +247,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		publishRange(t, n1.Addr(), ch, 504, 505)
 		var live []uint64
 		for len(live) < 2 {
-			status, next, body := poll(t, n2.Addr(), "session="+pr.Session+"&timeout=5s")
+			status, next, body := heraldtest.Poll(t, n2.Addr(), "session="+pr.Session+"&timeout=5s")
 			if status != http.StatusOK {
 				t.Fatalf("poll = %d %s", status, body)
 			}
@@ -276,8 +266,8 @@ func TestResumeOnAnotherNode(t *testing.T) {
 func TestIdempotentPublish(t *testing.T) {
 	n1, n2 := historyPair(t)
 	const ch = "news.idem"
-	c := dialWS(t, n2.Addr(), nil)
-	c.subscribe(ch)
+	c := heraldtest.DialWS(t, n2.Addr(), nil)
+	c.Subscribe(ch)
 
 	a := publishPos(t, n1.Addr(), ch, `{"n":1}`, "order-17")
 	b := publishPos(t, n2.Addr(), ch, `{"n":1}`, "order-17")
@@ -291,7 +281,7 @@ func TestIdempotentPublish(t *testing.T) {
 	expectWS(t, c, ch, a.Epoch, 1, 2) // offset 1 once, then 2
 
 	// A key on a channel without history is refused.
-	status, body := publish(t, n1.Addr(), "/api/publish", `{"channel":"plain","data":1,"idempotency_key":"k"}`)
+	status, body := heraldtest.Publish(t, n1.Addr(), "/api/publish", `{"channel":"plain","data":1,"idempotency_key":"k"}`)
 	if status != http.StatusBadRequest || !strings.Contains(body, "history") {
 		t.Fatalf("key on a plain channel: %d %s", status, body)
 	}
@@ -302,8 +292,8 @@ func TestIdempotentPublish(t *testing.T) {
 func TestResetHistoryChangesEpoch(t *testing.T) {
 	n1, _ := historyPair(t)
 	const ch = "news.reset"
-	live := dialWS(t, n1.Addr(), nil)
-	live.subscribe(ch)
+	live := heraldtest.DialWS(t, n1.Addr(), nil)
+	live.Subscribe(ch)
 	old := publishRange(t, n1.Addr(), ch, 1, 5)
 	expectWS(t, live, ch, old, 1, 5)
 
@@ -325,7 +315,7 @@ func TestResetHistoryChangesEpoch(t *testing.T) {
 	if p.Epoch == old || p.Offset != 1 {
 		t.Fatalf("after a purge the next publish got %+v, want offset 1 of a new epoch", p)
 	}
-	notice, err := live.next(5 * time.Second)
+	notice, err := live.Next(5 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,14 +324,14 @@ func TestResetHistoryChangesEpoch(t *testing.T) {
 	}
 	expectWS(t, live, ch, p.Epoch, 1, 1)
 
-	c := dialWS(t, n1.Addr(), nil)
-	r := c.subscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":5}`, old))
+	c := heraldtest.DialWS(t, n1.Addr(), nil)
+	r := c.SubscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":5}`, old))
 	if recovered(r) != "false" || r.Reason != "epoch_changed" || r.Epoch != p.Epoch || r.Offset != 1 {
 		t.Fatalf("resume in the old epoch: %+v (recovered %s), want recovered:false epoch_changed at %s:1", r, recovered(r), p.Epoch)
 	}
 
 	// Deleting the whole stream: the node makes it again on the next
-	// publish, in a new epoch.
+	// heraldtest.Publish, in a new epoch.
 	if err := js.DeleteStream(ctx, history.StreamName("herald", "news.>")); err != nil {
 		t.Fatal(err)
 	}
@@ -357,8 +347,8 @@ func TestResetHistoryChangesEpoch(t *testing.T) {
 func TestLiveGapIsFilledAfterReconnect(t *testing.T) {
 	n1, n2 := historyPair(t)
 	const ch = "news.gap"
-	c := dialWS(t, n2.Addr(), nil)
-	c.subscribe(ch)
+	c := heraldtest.DialWS(t, n2.Addr(), nil)
+	c.Subscribe(ch)
 	epoch := publishRange(t, n1.Addr(), ch, 1, 3)
 	expectWS(t, c, ch, epoch, 1, 3)
 
@@ -376,13 +366,13 @@ func TestLiveGapIsFilledAfterReconnect(t *testing.T) {
 	if !kicked {
 		t.Fatal("node 2's NATS connection not found")
 	}
-	eventually(t, 5*time.Second, "node 2 to lose NATS", func() bool { return !n2.Bus().Connected() })
+	heraldtest.Eventually(t, 5*time.Second, "node 2 to lose NATS", func() bool { return !n2.Bus().Connected() })
 	publishRange(t, n1.Addr(), ch, 4, 10)
 	if n2.Bus().Connected() {
 		t.Fatal("node 2 reconnected before the messages were published; the test proves nothing")
 	}
 	expectWS(t, c, ch, epoch, 4, 10)
-	if found, lost := metric(t, n2.Addr(), "herald_history_gaps_total"), metric(t, n2.Addr(), "herald_history_gaps_lost_total"); found < 1 || lost != 0 {
+	if found, lost := heraldtest.Metric(t, n2.Addr(), "herald_history_gaps_total"), heraldtest.Metric(t, n2.Addr(), "herald_history_gaps_lost_total"); found < 1 || lost != 0 {
 		t.Fatalf("gaps found %v, lost %v; want at least one found, none lost", found, lost)
 	}
 	publishRange(t, n1.Addr(), ch, 11, 12)
@@ -394,8 +384,8 @@ func TestSubscribeRewind(t *testing.T) {
 	n1, _ := historyPair(t)
 	const ch = "news.rewind"
 	epoch := publishRange(t, n1.Addr(), ch, 1, 10)
-	c := dialWS(t, n1.Addr(), nil)
-	r := c.subscribeSince(ch, `{"rewind":3}`)
+	c := heraldtest.DialWS(t, n1.Addr(), nil)
+	r := c.SubscribeSince(ch, `{"rewind":3}`)
 	if recovered(r) != "true" || r.Epoch != epoch || r.Offset != 10 {
 		t.Fatalf("rewind reply = %+v", r)
 	}
@@ -404,8 +394,8 @@ func TestSubscribeRewind(t *testing.T) {
 	expectWS(t, c, ch, epoch, 11, 11)
 
 	// More than the channel holds: all of it.
-	c2 := dialWS(t, n1.Addr(), nil)
-	if r := c2.subscribeSince(ch, `{"rewind":500}`); recovered(r) != "true" || r.Offset != 11 {
+	c2 := heraldtest.DialWS(t, n1.Addr(), nil)
+	if r := c2.SubscribeSince(ch, `{"rewind":500}`); recovered(r) != "true" || r.Offset != 11 {
 		t.Fatalf("rewind 500 reply = %+v", r)
 	}
 	expectWS(t, c2, ch, epoch, 1, 11)
@@ -417,24 +407,24 @@ func TestResumeBeyondHistory(t *testing.T) {
 	n1, _ := historyPair(t)
 	const ch = "small.c" // keeps 20 messages
 	epoch := publishRange(t, n1.Addr(), ch, 1, 30)
-	c := dialWS(t, n1.Addr(), nil)
-	r := c.subscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":5}`, epoch))
+	c := heraldtest.DialWS(t, n1.Addr(), nil)
+	r := c.SubscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":5}`, epoch))
 	if recovered(r) != "false" || r.Reason != "expired" || r.Offset != 30 {
 		t.Fatalf("resume from 5 of 30 with 20 kept: %+v (recovered %s), want expired at 30", r, recovered(r))
 	}
 	publishRange(t, n1.Addr(), ch, 31, 31)
 	expectWS(t, c, ch, epoch, 31, 31)
 
-	c2 := dialWS(t, n1.Addr(), nil)
-	r = c2.subscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":11}`, epoch))
+	c2 := heraldtest.DialWS(t, n1.Addr(), nil)
+	r = c2.SubscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":11}`, epoch))
 	if recovered(r) != "true" || r.Offset != 31 {
 		t.Fatalf("resume from 11: %+v", r)
 	}
 	expectWS(t, c2, ch, epoch, 12, 31)
 
 	// A channel without history cannot be resumed.
-	c3 := dialWS(t, n1.Addr(), nil)
-	if r := c3.subscribeSince("plain", `{"epoch":"x","offset":1}`); recovered(r) != "false" || r.Reason != "no_history" {
+	c3 := heraldtest.DialWS(t, n1.Addr(), nil)
+	if r := c3.SubscribeSince("plain", `{"epoch":"x","offset":1}`); recovered(r) != "false" || r.Reason != "no_history" {
 		t.Fatalf("resume of a plain channel: %+v", r)
 	}
 
@@ -444,7 +434,7 @@ func TestResumeBeyondHistory(t *testing.T) {
 		`herald_history_resumes_total{outcome="no_history"}`: 1,
 		`herald_history_replayed_total`:                      20,
 	} {
-		if got := metric(t, n1.Addr(), name); got != want {
+		if got := heraldtest.Metric(t, n1.Addr(), name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
@@ -461,30 +451,30 @@ func TestResumeAheadOfHistory(t *testing.T) {
 	epoch := publishRange(t, n1.Addr(), ch, 1, 5)
 	ahead := fmt.Sprintf("%s:50", epoch)
 
-	c := dialWS(t, n1.Addr(), nil)
-	r := c.subscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":50}`, epoch))
+	c := heraldtest.DialWS(t, n1.Addr(), nil)
+	r := c.SubscribeSince(ch, fmt.Sprintf(`{"epoch":%q,"offset":50}`, epoch))
 	if recovered(r) != "false" || r.Reason != "ahead_of_history" || r.Epoch != epoch || r.Offset != 5 {
 		t.Fatalf("WebSocket resume from %s: %+v, want recovered:false, ahead_of_history at 5", ahead, r)
 	}
-	sse := openSSEFrom(t, n1.Addr(), ahead, ch)
-	if ev := sse.next(t, 5*time.Second); ev.event != "recovery" || !strings.Contains(ev.data, `"recovered":false,"reason":"ahead_of_history"`) || ev.id != epoch+":5" {
+	sse := heraldtest.OpenSSEFrom(t, n1.Addr(), ahead, ch)
+	if ev := sse.Next(t, 5*time.Second); ev.Event != "recovery" || !strings.Contains(ev.Data, `"recovered":false,"reason":"ahead_of_history"`) || ev.ID != epoch+":5" {
 		t.Fatalf("SSE resume from %s: %+v, want a recovery event, ahead_of_history", ahead, ev)
 	}
-	_, first, body := poll(t, n1.Addr(), "channel="+ch+"&cursor="+ahead+"&timeout=0s")
-	if len(first.Messages) != 1 || recovered(frame{Recovered: first.Messages[0].Recovered}) != "false" || first.Messages[0].Reason != "ahead_of_history" || first.Cursor != epoch+":5" {
+	_, first, body := heraldtest.Poll(t, n1.Addr(), "channel="+ch+"&cursor="+ahead+"&timeout=0s")
+	if len(first.Messages) != 1 || recovered(heraldtest.Frame{Recovered: first.Messages[0].Recovered}) != "false" || first.Messages[0].Reason != "ahead_of_history" || first.Cursor != epoch+":5" {
 		t.Fatalf("long-poll resume from %s: %s, want a recovery item, ahead_of_history, and cursor %s:5", ahead, body, epoch)
 	}
 
 	publishRange(t, n1.Addr(), ch, 6, 6)
 	expectWS(t, c, ch, epoch, 6, 6)
-	if ev := sse.next(t, 5*time.Second); ev.event != "message" || ev.id != epoch+":6" {
+	if ev := sse.Next(t, 5*time.Second); ev.Event != "message" || ev.ID != epoch+":6" {
 		t.Fatalf("SSE after the resume: %+v, want message 6", ev)
 	}
-	_, next, body := poll(t, n1.Addr(), "session="+first.Session+"&timeout=5s")
+	_, next, body := heraldtest.Poll(t, n1.Addr(), "session="+first.Session+"&timeout=5s")
 	if len(next.Messages) != 1 || next.Messages[0].Offset != 6 {
 		t.Fatalf("long poll after the resume: %s, want message 6", body)
 	}
-	if got := metric(t, n1.Addr(), `herald_history_resumes_total{outcome="ahead_of_history"}`); got != 3 {
+	if got := heraldtest.Metric(t, n1.Addr(), `herald_history_resumes_total{outcome="ahead_of_history"}`); got != 3 {
 		t.Errorf("ahead_of_history resumes counted %v, want 3", got)
 	}
 }
@@ -495,7 +485,7 @@ func TestResumeAheadOfHistory(t *testing.T) {
 func TestHistoryRead(t *testing.T) {
 	c1 := historyConfig(t, "read")
 	c1.ClientHistory = []string{"news.public.>"}
-	n1 := startNode(t, c1)
+	n1 := heraldtest.StartNode(t, c1)
 	waitHistory(t, n1)
 	epoch := publishRange(t, n1.Addr(), "news.public.a", 1, 8)
 	publishRange(t, n1.Addr(), "news.private", 1, 2)
@@ -505,10 +495,10 @@ func TestHistoryRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	var h struct {
-		Channel  string  `json:"channel"`
-		Epoch    string  `json:"epoch"`
-		Offset   uint64  `json:"offset"`
-		Messages []frame `json:"messages"`
+		Channel  string             `json:"channel"`
+		Epoch    string             `json:"epoch"`
+		Offset   uint64             `json:"offset"`
+		Messages []heraldtest.Frame `json:"messages"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("history: %d %v", resp.StatusCode, err)
@@ -536,21 +526,21 @@ func TestHistoryRead(t *testing.T) {
 		}
 	}
 
-	c := dialWS(t, n1.Addr(), nil)
-	c.nextID++
-	c.sendText(fmt.Sprintf(`{"id":%d,"op":"history","channel":"news.public.a","limit":2}`, c.nextID))
-	r := c.replyTo(c.nextID)
+	c := heraldtest.DialWS(t, n1.Addr(), nil)
+	c.NextID++
+	c.SendText(fmt.Sprintf(`{"id":%d,"op":"history","channel":"news.public.a","limit":2}`, c.NextID))
+	r := c.ReplyTo(c.NextID)
 	if r.Error != nil || r.Epoch != epoch || r.Offset != 8 || len(r.Messages) != 2 {
 		t.Fatalf("history command = %+v", r)
 	}
-	var last frame
+	var last heraldtest.Frame
 	if err := json.Unmarshal(r.Messages[1], &last); err != nil || last.Offset != 8 {
 		t.Fatalf("last message %s", r.Messages[1])
 	}
-	historyCmd := func(ch string) frame {
-		c.nextID++
-		c.sendText(fmt.Sprintf(`{"id":%d,"op":"history","channel":%q}`, c.nextID, ch))
-		return c.replyTo(c.nextID)
+	historyCmd := func(ch string) heraldtest.Frame {
+		c.NextID++
+		c.SendText(fmt.Sprintf(`{"id":%d,"op":"history","channel":%q}`, c.NextID, ch))
+		return c.ReplyTo(c.NextID)
 	}
 	if r := historyCmd("news.public.unsubscribed"); r.Error != nil {
 		t.Fatalf("history of a --client-history channel not subscribed: %+v", r)
@@ -558,11 +548,11 @@ func TestHistoryRead(t *testing.T) {
 	if r := historyCmd("news.private"); r.Error == nil || r.Error.Code != "forbidden" {
 		t.Fatalf("history of a channel outside --client-history: %+v", r)
 	}
-	c.subscribe("news.private")
+	c.Subscribe("news.private")
 	if r := historyCmd("news.private"); r.Error == nil || r.Error.Code != "forbidden" {
 		t.Fatalf("history of a subscribed channel outside --client-history: %+v", r)
 	}
-	c.subscribe("plain")
+	c.Subscribe("plain")
 	if r := historyCmd("plain"); r.Error == nil || r.Error.Code != "forbidden" {
 		t.Fatalf("history of a plain channel outside --client-history: %+v", r)
 	}
@@ -571,23 +561,23 @@ func TestHistoryRead(t *testing.T) {
 	// now, and the client is told it was not recovered, and why.
 	private := epochOf(t, n1.Addr(), "news.private")
 	for i, since := range []string{fmt.Sprintf(`{"epoch":%q,"offset":0}`, private), `{"epoch":"","offset":0}`, `{"rewind":2}`} {
-		c2 := dialWS(t, n1.Addr(), nil)
-		r := c2.subscribeSince("news.private", since)
+		c2 := heraldtest.DialWS(t, n1.Addr(), nil)
+		r := c2.SubscribeSince("news.private", since)
 		if top := uint64(2 + i); recovered(r) != "false" || r.Reason != "forbidden" || r.Offset != top {
 			t.Fatalf("subscribe since %s: %+v, want recovered:false, forbidden, at %d", since, r, top)
 		}
 		publishRange(t, n1.Addr(), "news.private", r.Offset+1, r.Offset+1)
 		expectWS(t, c2, "news.private", private, r.Offset+1, r.Offset+1)
 	}
-	sse := openSSEFrom(t, n1.Addr(), ":0", "news.private")
-	if ev := sse.next(t, 5*time.Second); ev.event != "recovery" || !strings.Contains(ev.data, `"recovered":false,"reason":"forbidden"`) {
+	sse := heraldtest.OpenSSEFrom(t, n1.Addr(), ":0", "news.private")
+	if ev := sse.Next(t, 5*time.Second); ev.Event != "recovery" || !strings.Contains(ev.Data, `"recovered":false,"reason":"forbidden"`) {
 		t.Fatalf("SSE from :0: %+v, want a recovery event, forbidden", ev)
 	}
-	_, first, body := poll(t, n1.Addr(), "channel=news.private&cursor=:0&timeout=0s")
+	_, first, body := heraldtest.Poll(t, n1.Addr(), "channel=news.private&cursor=:0&timeout=0s")
 	if len(first.Messages) != 1 || first.Messages[0].Reason != "forbidden" || first.Messages[0].Data != nil {
 		t.Fatalf("long-poll from :0: %s, want one recovery item, forbidden", body)
 	}
-	if got := metric(t, n1.Addr(), `herald_history_resumes_total{outcome="forbidden"}`); got != 5 {
+	if got := heraldtest.Metric(t, n1.Addr(), `herald_history_resumes_total{outcome="forbidden"}`); got != 5 {
 		t.Errorf("forbidden resumes counted %v, want 5", got)
 	}
 }
@@ -595,7 +585,7 @@ func TestHistoryRead(t *testing.T) {
 // epochOf returns a channel's epoch, from the history API.
 func epochOf(t *testing.T, addr, channel string) string {
 	t.Helper()
-	status, body := get(t, "http://"+addr+"/api/history?channel="+channel+"&limit=1")
+	status, body := heraldtest.Get(t, "http://"+addr+"/api/history?channel="+channel+"&limit=1")
 	var h struct {
 		Epoch string `json:"epoch"`
 	}
@@ -611,21 +601,15 @@ func TestCursorParameters(t *testing.T) {
 	n1, _ := historyPair(t)
 	epoch := publishRange(t, n1.Addr(), "news.cur", 1, 4)
 
-	resp, err := http.Get("http://" + n1.Addr() + "/sse?channel=news.cur&channel=plain&last_event_id=" + epoch + ":2,-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sseStream{resp: resp, events: make(chan sseEvent, 64)}
-	go readSSE(resp.Body, s.events)
-	t.Cleanup(func() { resp.Body.Close() })
-	if ev := s.next(t, 5*time.Second); ev.event != "welcome" || ev.id != epoch+":2,-" {
+	s := heraldtest.OpenSSEQuery(t, n1.Addr(), "channel=news.cur&channel=plain&last_event_id="+epoch+":2,-", nil)
+	if ev := s.Welcome; ev.ID != epoch+":2,-" {
 		t.Fatalf("welcome = %+v, want id %s:2,-", ev, epoch)
 	}
-	if ev := s.next(t, 5*time.Second); ev.event != "recovery" || ev.id != epoch+":2,-" {
+	if ev := s.Next(t, 5*time.Second); ev.Event != "recovery" || ev.ID != epoch+":2,-" {
 		t.Fatalf("second event = %+v, want recovery", ev)
 	}
 	for i := uint64(3); i <= 4; i++ {
-		if ev := s.next(t, 5*time.Second); ev.id != fmt.Sprintf("%s:%d,-", epoch, i) {
+		if ev := s.Next(t, 5*time.Second); ev.ID != fmt.Sprintf("%s:%d,-", epoch, i) {
 			t.Fatalf("event %d = %+v", i, ev)
 		}
 	}
@@ -655,25 +639,25 @@ func TestHistoryReplyFitsTheQueue(t *testing.T) {
 	cfg := historyConfig(t, "fit")
 	cfg.MaxMessageBytes = 4096
 	cfg.QueueBytes = 16 << 10
-	n1 := startNode(t, cfg)
+	n1 := heraldtest.StartNode(t, cfg)
 	waitHistory(t, n1)
 	big := `"` + strings.Repeat("x", 2000) + `"`
 	for range 20 {
 		publishPos(t, n1.Addr(), "news.big", big, "")
 	}
-	c := dialWS(t, n1.Addr(), nil)
-	c.subscribe("news.big")
-	c.nextID++
-	c.sendText(fmt.Sprintf(`{"id":%d,"op":"history","channel":"news.big","limit":20}`, c.nextID))
-	r := c.replyTo(c.nextID)
+	c := heraldtest.DialWS(t, n1.Addr(), nil)
+	c.Subscribe("news.big")
+	c.NextID++
+	c.SendText(fmt.Sprintf(`{"id":%d,"op":"history","channel":"news.big","limit":20}`, c.NextID))
+	r := c.ReplyTo(c.NextID)
 	if r.Error != nil || len(r.Messages) == 0 || len(r.Messages) >= 20 {
 		t.Fatalf("history of 20 messages of 2 KB with a 16 KiB queue: %d messages, error %v", len(r.Messages), r.Error)
 	}
-	var last frame
+	var last heraldtest.Frame
 	if err := json.Unmarshal(r.Messages[len(r.Messages)-1], &last); err != nil || last.Offset != 20 {
 		t.Fatalf("without since the newest come back; the last is %d", last.Offset)
 	}
-	if r := c.command("ping", "", ""); r.Error != nil {
+	if r := c.Command("ping", "", ""); r.Error != nil {
 		t.Fatalf("connection after the reply: %+v", r)
 	}
 }
@@ -682,10 +666,10 @@ func TestHistoryReplyFitsTheQueue(t *testing.T) {
 // retry is stored once per channel.
 func TestBroadcastPositions(t *testing.T) {
 	n1, _ := historyPair(t)
-	c := dialWS(t, n1.Addr(), nil)
-	c.subscribe("news.b1")
+	c := heraldtest.DialWS(t, n1.Addr(), nil)
+	c.Subscribe("news.b1")
 	body := `{"channels":["news.b1","news.b2","plain","news.b1"],"data":{"n":1},"idempotency_key":"b-1"}`
-	status, answer := publish(t, n1.Addr(), "/api/broadcast", body)
+	status, answer := heraldtest.Publish(t, n1.Addr(), "/api/broadcast", body)
 	if status != http.StatusBadRequest {
 		t.Fatalf("a key with a plain channel in the broadcast: %d %s, want 400", status, answer)
 	}
@@ -693,7 +677,7 @@ func TestBroadcastPositions(t *testing.T) {
 	var got struct {
 		Positions map[string]position `json:"positions"`
 	}
-	status, answer = publish(t, n1.Addr(), "/api/broadcast", body)
+	status, answer = heraldtest.Publish(t, n1.Addr(), "/api/broadcast", body)
 	if err := json.Unmarshal([]byte(answer), &got); err != nil || status != http.StatusOK {
 		t.Fatalf("broadcast: %d %s", status, answer)
 	}
@@ -703,7 +687,7 @@ func TestBroadcastPositions(t *testing.T) {
 	}
 	keyed := `{"channels":["news.b1","news.b2"],"data":{"n":2},"idempotency_key":"b-2"}`
 	for i := range 2 {
-		status, answer = publish(t, n1.Addr(), "/api/broadcast", keyed)
+		status, answer = heraldtest.Publish(t, n1.Addr(), "/api/broadcast", keyed)
 		got.Positions = nil
 		if err := json.Unmarshal([]byte(answer), &got); err != nil || status != http.StatusOK {
 			t.Fatalf("keyed broadcast %d: %d %s", i, status, answer)
@@ -713,8 +697,8 @@ func TestBroadcastPositions(t *testing.T) {
 		}
 	}
 	expectWS(t, c, "news.b1", b1.Epoch, 1, 2) // each once
-	if r := c.command("ping", "", ""); r.Error != nil || len(c.pending) != 0 {
-		t.Fatalf("more frames than expected: %+v", c.pending)
+	if r := c.Command("ping", "", ""); r.Error != nil || len(c.Kept()) != 0 {
+		t.Fatalf("more frames than expected: %+v", c.Kept())
 	}
 }
 
@@ -723,17 +707,17 @@ func TestBroadcastPositions(t *testing.T) {
 func TestClientPublishToHistoryChannel(t *testing.T) {
 	cfg := historyConfig(t, "clientpub")
 	cfg.ClientPublish = []string{"news.chat"}
-	n1 := startNode(t, cfg)
+	n1 := heraldtest.StartNode(t, cfg)
 	waitHistory(t, n1)
-	reader := dialWS(t, n1.Addr(), nil)
-	reader.subscribe("news.chat")
-	writer := dialWS(t, n1.Addr(), nil)
+	reader := heraldtest.DialWS(t, n1.Addr(), nil)
+	reader.Subscribe("news.chat")
+	writer := heraldtest.DialWS(t, n1.Addr(), nil)
 	for i := 1; i <= 3; i++ {
-		if r := writer.command("publish", "news.chat", fmt.Sprintf(`{"n":%d}`, i)); r.Error != nil {
+		if r := writer.Command("publish", "news.chat", fmt.Sprintf(`{"n":%d}`, i)); r.Error != nil {
 			t.Fatalf("publish %d: %+v", i, r.Error)
 		}
 	}
-	first := reader.message(5 * time.Second)
+	first := reader.Message(5 * time.Second)
 	if first.Offset != 1 || first.Epoch == "" {
 		t.Fatalf("first message %+v, want offset 1 with an epoch", first)
 	}

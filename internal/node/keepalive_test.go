@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,20 +14,20 @@ import (
 )
 
 func TestKeepalive(t *testing.T) {
-	cfg := testConfig("keepalive")
+	cfg := heraldtest.Config("keepalive")
 	cfg.PingInterval = 100 * time.Millisecond
 	cfg.PongTimeout = 150 * time.Millisecond
-	n := startNode(t, cfg)
+	n := heraldtest.StartNode(t, cfg)
 
 	// A client that never answers is dropped with 3005.
-	dead := dialWS(t, n.Addr(), nil)
+	dead := heraldtest.DialWS(t, n.Addr(), nil)
 	var disconnect struct {
 		Op   string `json:"op"`
 		Code int    `json:"code"`
 	}
-	_ = dead.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = dead.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
-		h, payload, err := readFrame(dead.rd)
+		h, payload, err := readFrame(dead.Reader())
 		if err != nil {
 			t.Fatalf("connection ended without a close frame: %v", err)
 		}
@@ -41,36 +43,36 @@ func TestKeepalive(t *testing.T) {
 		}
 	}
 	// A client that answers pings (as browsers do) stays connected.
-	alive := dialWS(t, n.Addr(), nil)
+	alive := heraldtest.DialWS(t, n.Addr(), nil)
 	pings := 0
-	_ = alive.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = alive.Conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for pings < 5 {
-		h, payload, err := readFrame(alive.rd)
+		h, payload, err := readFrame(alive.Reader())
 		if err != nil {
 			t.Fatalf("after %d pings: %v", pings, err)
 		}
 		if h.OpCode == ws.OpPing {
 			pings++
-			if err := wsutil.WriteClientMessage(alive.conn, ws.OpPong, payload); err != nil {
+			if err := wsutil.WriteClientMessage(alive.Conn, ws.OpPong, payload); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
 
 	// The answering client is still there.
-	if r := alive.command("ping", "", ""); r.Error != nil {
+	if r := alive.Command("ping", "", ""); r.Error != nil {
 		t.Fatalf("ping: %+v", r.Error)
 	}
 }
 
-// readFrame reads one unmasked server frame of at most 64 KiB.
+// readFrame reads one unmasked server heraldtest.Frame of at most 64 KiB.
 func readFrame(r io.Reader) (ws.Header, []byte, error) {
 	h, err := ws.ReadHeader(r)
 	if err != nil {
 		return h, nil, err
 	}
 	if h.Length > 64<<10 {
-		return h, nil, fmt.Errorf("server frame of %d bytes", h.Length)
+		return h, nil, fmt.Errorf("server heraldtest.Frame of %d bytes", h.Length)
 	}
 	payload := make([]byte, h.Length)
 	_, err = io.ReadFull(r, payload)

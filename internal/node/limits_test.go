@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"context"
 	"fmt"
 	"io"
@@ -12,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
-
 	"github.com/heraldrt/herald/internal/history"
 )
 
@@ -23,26 +23,26 @@ import (
 // with 3009. Another client meanwhile gets its messages and replies.
 func TestCommandFloodIsRateLimitedOthersUnaffected(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig("flood")
+	cfg := heraldtest.Config("flood")
 	cfg.ClientCommandRate = 1 // a token a second: the burst is nearly all it gets
 	cfg.ClientCommandBurst = 50
-	n := startNode(t, cfg)
-	other := dialWS(t, n.Addr(), nil)
-	other.subscribe("calm")
+	n := heraldtest.StartNode(t, cfg)
+	other := heraldtest.DialWS(t, n.Addr(), nil)
+	other.Subscribe("calm")
 
-	flood := dialWS(t, n.Addr(), nil)
+	flood := heraldtest.DialWS(t, n.Addr(), nil)
 	start := time.Now()
 	var sent strings.Builder
 	for i := 1; i <= 400; i++ {
 		fmt.Fprintf(&sent, `{"id":%d,"op":"ping"}`+"\x00", i)
 	}
 	for _, cmd := range strings.Split(strings.TrimSuffix(sent.String(), "\x00"), "\x00") {
-		flood.sendText(cmd)
+		flood.SendText(cmd)
 	}
 	ok, limited := 0, 0
-	var disc frame
+	var disc heraldtest.Frame
 	for {
-		f, err := flood.next(5 * time.Second)
+		f, err := flood.Next(5 * time.Second)
 		if err != nil {
 			break
 		}
@@ -54,25 +54,23 @@ func TestCommandFloodIsRateLimitedOthersUnaffected(t *testing.T) {
 		case f.Op == "disconnect":
 			disc = f
 		default:
-			t.Fatalf("unexpected frame %+v", f)
+			t.Fatalf("unexpected heraldtest.Frame %+v", f)
 		}
 	}
-	flood.mu.Lock()
-	closed := flood.closed
-	flood.mu.Unlock()
+	closed := flood.Closed()
 	// The burst, and a command per second the flood lasted.
-	if most := 50 + int(time.Since(start)/time.Second) + 1; ok < 50 || ok > most || limited < 90 || closed == nil || closed.Code != 3009 || disc.Code != 3009 || !disc.Reconnect {
+	if most := 50 + int(time.Since(start)/time.Second) + 1; ok < 50 || ok > most || limited < 90 || closed != 3009 || disc.Code != 3009 || !disc.Reconnect {
 		t.Fatalf("flood: %d answered, %d rate_limited, disconnect %+v, close %v; want about the burst (50) answered, the rest refused, then 3009 with reconnect", ok, limited, disc, closed)
 	}
-	if got := metric(t, n.Addr(), `herald_limit_refusals_total{limit="client-command-rate"}`); got < 90 {
+	if got := heraldtest.Metric(t, n.Addr(), `herald_limit_refusals_total{limit="client-command-rate"}`); got < 90 {
 		t.Errorf("refusals counted %v, want at least 90", got)
 	}
 
-	mustPublish(t, n.Addr(), "calm", `"still here"`)
-	if f := other.message(5 * time.Second); string(f.Data) != `"still here"` {
+	heraldtest.MustPublish(t, n.Addr(), "calm", `"still here"`)
+	if f := other.Message(5 * time.Second); string(f.Data) != `"still here"` {
 		t.Fatalf("the other client got %s", f.Data)
 	}
-	if r := other.command("ping", "", ""); r.Error != nil {
+	if r := other.Command("ping", "", ""); r.Error != nil {
 		t.Fatalf("the other client's ping: %+v", r.Error)
 	}
 }
@@ -81,25 +79,25 @@ func TestCommandFloodIsRateLimitedOthersUnaffected(t *testing.T) {
 // publishes beyond --client-publish-rate while other commands still work.
 func TestClientPublishRate(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig("publish-rate")
+	cfg := heraldtest.Config("publish-rate")
 	cfg.ClientPublish = []string{"chat.>"}
 	cfg.ClientPublishRate = 1
 	cfg.ClientPublishBurst = 3
-	n := startNode(t, cfg)
-	c := dialWS(t, n.Addr(), nil)
+	n := heraldtest.StartNode(t, cfg)
+	c := heraldtest.DialWS(t, n.Addr(), nil)
 	for i := range 3 {
-		if r := c.command("publish", "chat.room", fmt.Sprint(i)); r.Error != nil {
+		if r := c.Command("publish", "chat.room", fmt.Sprint(i)); r.Error != nil {
 			t.Fatalf("publish %d within the burst: %+v", i, r.Error)
 		}
 	}
-	r := c.command("publish", "chat.room", "3")
+	r := c.Command("publish", "chat.room", "3")
 	if r.Error == nil || r.Error.Code != "rate_limited" || !strings.Contains(r.Error.Message, "--client-publish-rate") {
 		t.Fatalf("publish past the burst: %+v, want rate_limited", r.Error)
 	}
-	if r := c.command("ping", "", ""); r.Error != nil {
+	if r := c.Command("ping", "", ""); r.Error != nil {
 		t.Fatalf("ping after a refused publish: %+v", r.Error)
 	}
-	if got := metric(t, n.Addr(), `herald_limit_refusals_total{limit="client-publish-rate"}`); got != 1 {
+	if got := heraldtest.Metric(t, n.Addr(), `herald_limit_refusals_total{limit="client-publish-rate"}`); got != 1 {
 		t.Errorf("publish refusals counted %v, want 1", got)
 	}
 }
@@ -114,20 +112,20 @@ func TestClientPublishCannotFillTheDisk(t *testing.T) {
 	cfg.History = []string{"chat.>=1000,,2MiB"}
 	cfg.ClientPublish = []string{"chat.>"}
 	cfg.ClientPublishRate, cfg.ClientCommandRate = 0, 0 // here the rule alone holds the line
-	n := startNode(t, cfg)
-	eventually(t, 20*time.Second, "history streams ready", func() bool {
-		status, _ := publish(t, n.Addr(), "/api/publish", `{"channel":"chat.warmup","data":0}`)
+	n := heraldtest.StartNode(t, cfg)
+	heraldtest.Eventually(t, 20*time.Second, "history streams ready", func() bool {
+		status, _ := heraldtest.Publish(t, n.Addr(), "/api/publish", `{"channel":"chat.warmup","data":0}`)
 		return status == http.StatusOK
 	})
 	data := `"` + strings.Repeat("x", 30_000) + `"`
 	const writers, each = 4, 100 // 12 MB in all, six times the rule's bound
-	clients := make([]*wsClient, writers)
+	clients := make([]*heraldtest.WS, writers)
 	for w := range clients {
-		clients[w] = dialWS(t, n.Addr(), nil)
+		clients[w] = heraldtest.DialWS(t, n.Addr(), nil)
 	}
 	for i := range each {
 		for w, c := range clients {
-			if r := c.command("publish", fmt.Sprintf("chat.%d.%d", w, i%25), data); r.Error != nil {
+			if r := c.Command("publish", fmt.Sprintf("chat.%d.%d", w, i%25), data); r.Error != nil {
 				t.Fatalf("writer %d, publish %d: %s", w, i, r.Error.Message)
 			}
 		}
@@ -164,26 +162,14 @@ func TestClientPublishCannotFillTheDisk(t *testing.T) {
 
 // dialFrom opens a WebSocket from the loopback address src and returns
 // its first frame: the welcome, or the disconnect of a refusal.
-func dialFrom(t *testing.T, addr, src string) (net.Conn, frame) {
+func dialFrom(t *testing.T, addr, src string) (net.Conn, heraldtest.Frame) {
 	t.Helper()
-	d := ws.Dialer{Timeout: 5 * time.Second, NetDial: func(ctx context.Context, network, a string) (net.Conn, error) {
-		nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-		return nd.DialContext(ctx, network, a)
-	}}
-	conn, br, _, err := d.Dial(context.Background(), "ws://"+addr+"/ws")
+	c, f, err := heraldtest.Handshake(addr, heraldtest.Dial{Source: src})
 	if err != nil {
 		t.Fatalf("dial from %s: %v", src, err)
 	}
-	t.Cleanup(func() { conn.Close() })
-	c := &wsClient{t: t, conn: conn, rd: conn}
-	if br != nil {
-		c.rd = io.MultiReader(br, conn)
-	}
-	f, err := c.next(5 * time.Second)
-	if err != nil {
-		t.Fatalf("first frame from %s: %v", src, err)
-	}
-	return conn, f
+	c.Bind(t)
+	return c.Conn, f
 }
 
 // sseFrom opens an SSE stream from src and returns the status of the
@@ -210,10 +196,10 @@ func sseFrom(t *testing.T, addr, src string) (int, string) {
 // counted, and a place freed is taken again.
 func TestConnectionLimits(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig("conn-limits")
+	cfg := heraldtest.Config("conn-limits")
 	cfg.MaxConnections = 5
 	cfg.MaxConnectionsPerIP = 3
-	n := startNode(t, cfg)
+	n := heraldtest.StartNode(t, cfg)
 	var first net.Conn
 	for i := range 2 {
 		c, f := dialFrom(t, n.Addr(), "127.0.0.1")
@@ -245,13 +231,13 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("SSE past the node's limit: %d %s, want 503", status, body)
 	}
 	for limit, want := range map[string]float64{"max-connections-per-ip": 2, "max-connections": 2} {
-		if got := metric(t, n.Addr(), `herald_limit_refusals_total{limit="`+limit+`"}`); got != want {
+		if got := heraldtest.Metric(t, n.Addr(), `herald_limit_refusals_total{limit="`+limit+`"}`); got != want {
 			t.Errorf("refusals by %s counted %v, want %v", limit, got, want)
 		}
 	}
 	first.Close()
-	eventually(t, 5*time.Second, "the closed connection's place to free", func() bool {
-		return metric(t, n.Addr(), `herald_connections{transport="websocket"}`) == 3
+	heraldtest.Eventually(t, 5*time.Second, "the closed connection's place to free", func() bool {
+		return heraldtest.Metric(t, n.Addr(), `herald_connections{transport="websocket"}`) == 3
 	})
 	if _, f := dialFrom(t, n.Addr(), "127.0.0.3"); f.Op != "welcome" {
 		t.Fatalf("once a place is free: %+v, want a welcome", f)

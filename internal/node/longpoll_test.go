@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -16,7 +18,7 @@ import (
 func TestLongPollKeepsMessagesBetweenPollsOnAnyNode(t *testing.T) {
 	gw1, gw2, apiNode := threeNodes(t)
 
-	status, first, body := poll(t, gw1.Addr(), "channel=feed&timeout=0s")
+	status, first, body := heraldtest.Poll(t, gw1.Addr(), "channel=feed&timeout=0s")
 	if status != http.StatusOK || first.Session == "" || len(first.Messages) != 0 {
 		t.Fatalf("first poll: %d %s", status, body)
 	}
@@ -26,15 +28,15 @@ func TestLongPollKeepsMessagesBetweenPollsOnAnyNode(t *testing.T) {
 		name string
 		addr string
 	}{{"owner node", gw1.Addr()}, {"other node", gw2.Addr()}} {
-		before := metric(t, gw1.Addr(), "herald_messages_received_total")
+		before := heraldtest.Metric(t, gw1.Addr(), "herald_messages_received_total")
 		for i := 0; i < 20; i++ {
-			mustPublish(t, apiNode.Addr(), "feed", fmt.Sprintf(`{"round":%d,"i":%d}`, round, i))
+			heraldtest.MustPublish(t, apiNode.Addr(), "feed", fmt.Sprintf(`{"round":%d,"i":%d}`, round, i))
 		}
 		// All 20 reach the session's node before the client polls again.
-		eventually(t, 5*time.Second, "messages at the owner node", func() bool {
-			return metric(t, gw1.Addr(), "herald_messages_received_total") == before+20
+		heraldtest.Eventually(t, 5*time.Second, "messages at the owner node", func() bool {
+			return heraldtest.Metric(t, gw1.Addr(), "herald_messages_received_total") == before+20
 		})
-		status, got, body := poll(t, target.addr, "session="+session+"&timeout=5s")
+		status, got, body := heraldtest.Poll(t, target.addr, "session="+session+"&timeout=5s")
 		if status != http.StatusOK {
 			t.Fatalf("%s: poll: %d %s", target.name, status, body)
 		}
@@ -54,15 +56,15 @@ func TestLongPollKeepsMessagesBetweenPollsOnAnyNode(t *testing.T) {
 }
 
 func TestLongPollWaitsForAMessage(t *testing.T) {
-	n := startNode(t, testConfig("wait"))
-	_, first, _ := poll(t, n.Addr(), "channel=later&timeout=0s")
-	done := make(chan pollResponse, 1)
+	n := heraldtest.StartNode(t, heraldtest.Config("wait"))
+	_, first, _ := heraldtest.Poll(t, n.Addr(), "channel=later&timeout=0s")
+	done := make(chan heraldtest.PollResponse, 1)
 	go func() {
-		_, r, _ := poll(t, n.Addr(), "session="+first.Session+"&timeout=20s")
+		_, r, _ := heraldtest.Poll(t, n.Addr(), "session="+first.Session+"&timeout=20s")
 		done <- r
 	}()
 	// The poll is held open until the message arrives, not until timeout.
-	mustPublish(t, n.Addr(), "later", `"now"`)
+	heraldtest.MustPublish(t, n.Addr(), "later", `"now"`)
 	select {
 	case r := <-done:
 		if len(r.Messages) != 1 || string(r.Messages[0].Data) != `"now"` {
@@ -74,32 +76,32 @@ func TestLongPollWaitsForAMessage(t *testing.T) {
 }
 
 func TestLongPollSessionExpires(t *testing.T) {
-	cfg := testConfig("ttl")
+	cfg := heraldtest.Config("ttl")
 	cfg.PollSessionTTL = 200 * time.Millisecond
-	n := startNode(t, cfg)
-	_, first, _ := poll(t, n.Addr(), "channel=gone&timeout=0s")
-	eventually(t, 5*time.Second, "session expiry", func() bool {
-		return metric(t, n.Addr(), `herald_connections{transport="longpoll"}`) == 0 &&
-			metric(t, n.Addr(), "herald_subscriptions") == 0
+	n := heraldtest.StartNode(t, cfg)
+	_, first, _ := heraldtest.Poll(t, n.Addr(), "channel=gone&timeout=0s")
+	heraldtest.Eventually(t, 5*time.Second, "session expiry", func() bool {
+		return heraldtest.Metric(t, n.Addr(), `herald_connections{transport="longpoll"}`) == 0 &&
+			heraldtest.Metric(t, n.Addr(), "herald_subscriptions") == 0
 	})
-	status, r, body := poll(t, n.Addr(), "session="+first.Session)
+	status, r, body := heraldtest.Poll(t, n.Addr(), "session="+first.Session)
 	if status != http.StatusGone || r.Error == nil || r.Error.Code != "session_expired" {
 		t.Fatalf("poll of an expired session: %d %s", status, body)
 	}
 }
 
 func TestLongPollSessionOverflow(t *testing.T) {
-	cfg := testConfig("overflow")
+	cfg := heraldtest.Config("overflow")
 	cfg.PollBuffer = 5
-	n := startNode(t, cfg)
-	_, first, _ := poll(t, n.Addr(), "channel=burst&timeout=0s")
+	n := heraldtest.StartNode(t, cfg)
+	_, first, _ := heraldtest.Poll(t, n.Addr(), "channel=burst&timeout=0s")
 	for i := 0; i < 6; i++ {
-		mustPublish(t, n.Addr(), "burst", fmt.Sprint(i))
+		heraldtest.MustPublish(t, n.Addr(), "burst", fmt.Sprint(i))
 	}
-	eventually(t, 5*time.Second, "overflow", func() bool {
-		return metric(t, n.Addr(), "herald_slow_consumer_disconnects_total") == 1
+	heraldtest.Eventually(t, 5*time.Second, "overflow", func() bool {
+		return heraldtest.Metric(t, n.Addr(), "herald_slow_consumer_disconnects_total") == 1
 	})
-	status, r, body := poll(t, n.Addr(), "session="+first.Session)
+	status, r, body := heraldtest.Poll(t, n.Addr(), "session="+first.Session)
 	if status != http.StatusGone || r.Error == nil || r.Error.Code != "session_overflow" {
 		t.Fatalf("poll after overflow: %d %s", status, body)
 	}
@@ -168,12 +170,12 @@ func neighbours(a, b string, span int64) []string {
 // the node's other ids.
 func TestLongPollSessionsCannotBeGuessed(t *testing.T) {
 	gw1, gw2, apiNode := threeNodes(t)
-	_, a, _ := poll(t, gw1.Addr(), "channel=attacker&timeout=0s")
-	_, victim, _ := poll(t, gw1.Addr(), "channel=private.victim&timeout=0s")
-	_, b, _ := poll(t, gw1.Addr(), "channel=attacker&timeout=0s")
-	mustPublish(t, apiNode.Addr(), "private.victim", `"secret"`)
-	eventually(t, 5*time.Second, "the victim's message at its node", func() bool {
-		return metric(t, gw1.Addr(), "herald_messages_received_total") >= 1
+	_, a, _ := heraldtest.Poll(t, gw1.Addr(), "channel=attacker&timeout=0s")
+	_, victim, _ := heraldtest.Poll(t, gw1.Addr(), "channel=private.victim&timeout=0s")
+	_, b, _ := heraldtest.Poll(t, gw1.Addr(), "channel=attacker&timeout=0s")
+	heraldtest.MustPublish(t, apiNode.Addr(), "private.victim", `"secret"`)
+	heraldtest.Eventually(t, 5*time.Second, "the victim's message at its node", func() bool {
+		return heraldtest.Metric(t, gw1.Addr(), "herald_messages_received_total") >= 1
 	})
 
 	route, secret, ok := strings.Cut(victim.Session, ".")
@@ -181,8 +183,8 @@ func TestLongPollSessionsCannotBeGuessed(t *testing.T) {
 	if !ok || err != nil || len(raw) < 16 {
 		t.Fatalf("session id %q: want <route>.<at least 128 bits in base64url>", victim.Session)
 	}
-	ws := dialWS(t, gw1.Addr(), nil)
-	for _, other := range []string{ws.welcome.Client, ws.welcome.Node} {
+	ws := heraldtest.DialWS(t, gw1.Addr(), nil)
+	for _, other := range []string{ws.Welcome.Client, ws.Welcome.Node} {
 		if strings.Contains(victim.Session, other) || strings.Contains(other, route) {
 			t.Errorf("session id %q shares %q with the node's other ids", victim.Session, other)
 		}
@@ -195,7 +197,7 @@ func TestLongPollSessionsCannotBeGuessed(t *testing.T) {
 		if i%10 == 0 {
 			via = gw2.Addr() // forwarded to the owner
 		}
-		status, r, body := poll(t, via, "session="+url.QueryEscape(g)+"&timeout=0s")
+		status, r, body := heraldtest.Poll(t, via, "session="+url.QueryEscape(g)+"&timeout=0s")
 		if status == http.StatusOK || len(r.Messages) > 0 {
 			found++
 			t.Errorf("guess %q answered %d %s", g, status, body)
@@ -203,7 +205,7 @@ func TestLongPollSessionsCannotBeGuessed(t *testing.T) {
 	}
 	t.Logf("%d guesses around %s and %s", len(guesses), a.Session, b.Session)
 
-	status, r, body := poll(t, gw2.Addr(), "session="+victim.Session+"&timeout=5s")
+	status, r, body := heraldtest.Poll(t, gw2.Addr(), "session="+victim.Session+"&timeout=5s")
 	if status != http.StatusOK || len(r.Messages) != 1 || string(r.Messages[0].Data) != `"secret"` {
 		t.Fatalf("the victim's own poll: %d %s; want its message, untouched", status, body)
 	}
@@ -212,20 +214,20 @@ func TestLongPollSessionsCannotBeGuessed(t *testing.T) {
 // TestLongPollSessionAnswersOnlyItsOrigin polls a session from the page
 // origin that made it, and from others, on its node and through another.
 func TestLongPollSessionAnswersOnlyItsOrigin(t *testing.T) {
-	c1 := testConfig("origin-1")
+	c1 := heraldtest.Config("origin-1")
 	c1.NATSListen = "127.0.0.1:0"
 	c1.AllowedOrigins = []string{"https://a.example", "https://b.example"}
-	n1 := startNode(t, c1)
-	c2 := testConfig("origin-2")
+	n1 := heraldtest.StartNode(t, c1)
+	c2 := heraldtest.Config("origin-2")
 	c2.NATSURL = n1.Bus().Server().ClientURL()
 	c2.AllowedOrigins = c1.AllowedOrigins
-	n2 := startNode(t, c2)
+	n2 := heraldtest.StartNode(t, c2)
 	origin := func(o string) http.Header { return http.Header{"Origin": {o}} }
-	_, s, body := pollWith(t, n1.Addr(), "channel=bound&timeout=0s", origin("https://a.example"))
+	_, s, body := heraldtest.PollWith(t, n1.Addr(), "channel=bound&timeout=0s", origin("https://a.example"))
 	if s.Session == "" {
 		t.Fatalf("start a session: %s", body)
 	}
-	mustPublish(t, n1.Addr(), "bound", `1`)
+	heraldtest.MustPublish(t, n1.Addr(), "bound", `1`)
 	for _, tt := range []struct {
 		name string
 		addr string
@@ -236,11 +238,11 @@ func TestLongPollSessionAnswersOnlyItsOrigin(t *testing.T) {
 		{"no origin, forwarded", n2.Addr(), nil},
 		{"another allowed origin, forwarded", n2.Addr(), origin("https://b.example")},
 	} {
-		if status, _, body := pollWith(t, tt.addr, "session="+s.Session+"&timeout=0s", tt.hdr); status != http.StatusGone {
+		if status, _, body := heraldtest.PollWith(t, tt.addr, "session="+s.Session+"&timeout=0s", tt.hdr); status != http.StatusGone {
 			t.Errorf("%s: %d %s, want 410 session_expired", tt.name, status, body)
 		}
 	}
-	status, r, body := pollWith(t, n2.Addr(), "session="+s.Session+"&timeout=5s", origin("https://a.example"))
+	status, r, body := heraldtest.PollWith(t, n2.Addr(), "session="+s.Session+"&timeout=5s", origin("https://a.example"))
 	if status != http.StatusOK || len(r.Messages) != 1 {
 		t.Fatalf("the session's own origin, forwarded: %d %s, want its message", status, body)
 	}
@@ -250,11 +252,11 @@ func TestLongPollSessionAnswersOnlyItsOrigin(t *testing.T) {
 // limits: each refusal is counted and says which limit, and a session that
 // is never polled again ends after its short first-poll lifetime.
 func TestLongPollSessionLimits(t *testing.T) {
-	cfg := testConfig("poll-limits")
+	cfg := heraldtest.Config("poll-limits")
 	cfg.MaxPollSessions = 12
 	cfg.MaxPollSessionsPerIP = 5
 	cfg.PollSessionTTL = 500 * time.Millisecond
-	n := startNode(t, cfg)
+	n := heraldtest.StartNode(t, cfg)
 	_, port, _ := net.SplitHostPort(n.Addr())
 	from := func(src string) *http.Client {
 		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
@@ -289,15 +291,15 @@ func TestLongPollSessionLimits(t *testing.T) {
 			}
 		}
 	}
-	if got := metric(t, n.Addr(), `herald_limit_refusals_total{limit="max-poll-sessions-per-ip"}`); got != 1 {
+	if got := heraldtest.Metric(t, n.Addr(), `herald_limit_refusals_total{limit="max-poll-sessions-per-ip"}`); got != 1 {
 		t.Errorf("per-address refusals counted %v, want 1", got)
 	}
-	if got := metric(t, n.Addr(), `herald_limit_refusals_total{limit="max-poll-sessions"}`); got != 3 {
+	if got := heraldtest.Metric(t, n.Addr(), `herald_limit_refusals_total{limit="max-poll-sessions"}`); got != 3 {
 		t.Errorf("node-wide refusals counted %v, want 3", got)
 	}
 	// None of them polls again: they end, and their places are free.
-	eventually(t, 5*time.Second, "sessions never polled again to end", func() bool {
-		return metric(t, n.Addr(), `herald_connections{transport="longpoll"}`) == 0 && metric(t, n.Addr(), "herald_subscriptions") == 0
+	heraldtest.Eventually(t, 5*time.Second, "sessions never polled again to end", func() bool {
+		return heraldtest.Metric(t, n.Addr(), `herald_connections{transport="longpoll"}`) == 0 && heraldtest.Metric(t, n.Addr(), "herald_subscriptions") == 0
 	})
 	if status, body := start(one); status != http.StatusOK {
 		t.Fatalf("a session once the others ended: %d %s", status, body)

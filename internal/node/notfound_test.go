@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"net/http"
 	"strings"
 	"testing"
@@ -15,9 +17,9 @@ func TestWrongPathsAnswerWhatToUseInstead(t *testing.T) {
 	t.Parallel()
 	nodes := map[string]string{}
 	for _, role := range []string{config.RoleGateway, config.RoleAPI, config.RoleAll} {
-		cfg := testConfig("role-" + role)
+		cfg := heraldtest.Config("role-" + role)
 		cfg.Role = role
-		nodes[role] = startNode(t, cfg).Addr()
+		nodes[role] = heraldtest.StartNode(t, cfg).Addr()
 	}
 	tests := []struct {
 		role, method, path string

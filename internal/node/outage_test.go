@@ -1,14 +1,14 @@
 package node_test
 
 import (
-	"bytes"
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,41 +40,41 @@ func startNATSWith(t *testing.T, addr, storeDir string) *server.Server {
 }
 
 func TestNATSOutageAndRecovery(t *testing.T) {
-	natsAddr := freeAddr(t)
+	natsAddr := heraldtest.FreeAddr(t)
 	ns := startNATS(t, natsAddr)
-	cfg := testConfig("survivor")
+	cfg := heraldtest.Config("survivor")
 	cfg.NATSURL = "nats://" + natsAddr
-	n := startNode(t, cfg)
+	n := heraldtest.StartNode(t, cfg)
 
-	c := dialWS(t, n.Addr(), nil)
-	c.subscribe("status")
-	mustPublish(t, n.Addr(), "status", `"before"`)
-	if f := c.message(5 * time.Second); string(f.Data) != `"before"` {
+	c := heraldtest.DialWS(t, n.Addr(), nil)
+	c.Subscribe("status")
+	heraldtest.MustPublish(t, n.Addr(), "status", `"before"`)
+	if f := c.Message(5 * time.Second); string(f.Data) != `"before"` {
 		t.Fatalf("before the outage: %s", f.Data)
 	}
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	eventually(t, 10*time.Second, "readyz to report the outage", func() bool { return !ready(n.Addr()) })
-	if got := metric(t, n.Addr(), "herald_nats_connected"); got != 0 {
+	heraldtest.Eventually(t, 10*time.Second, "readyz to report the outage", func() bool { return !heraldtest.Ready(n.Addr()) })
+	if got := heraldtest.Metric(t, n.Addr(), "herald_nats_connected"); got != 0 {
 		t.Fatalf("herald_nats_connected = %v during the outage", got)
 	}
-	status, body := publish(t, n.Addr(), "/api/publish", `{"channel":"status","data":"during"}`)
+	status, body := heraldtest.Publish(t, n.Addr(), "/api/publish", `{"channel":"status","data":"during"}`)
 	if status != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
 		t.Fatalf("publish during the outage: %d %s, want 503 unavailable", status, body)
 	}
 	// The client is kept through the outage.
-	if r := c.command("ping", "", ""); r.Error != nil {
+	if r := c.Command("ping", "", ""); r.Error != nil {
 		t.Fatalf("ping during the outage: %+v", r.Error)
 	}
 
 	startNATS(t, natsAddr)
-	eventually(t, 20*time.Second, "readyz after NATS is back", func() bool { return ready(n.Addr()) })
-	mustPublish(t, n.Addr(), "status", `"after"`)
-	if f := c.message(5 * time.Second); string(f.Data) != `"after"` {
+	heraldtest.Eventually(t, 20*time.Second, "readyz after NATS is back", func() bool { return heraldtest.Ready(n.Addr()) })
+	heraldtest.MustPublish(t, n.Addr(), "status", `"after"`)
+	if f := c.Message(5 * time.Second); string(f.Data) != `"after"` {
 		t.Fatalf("after the outage: %s", f.Data)
 	}
-	if got := metric(t, n.Addr(), "herald_nats_reconnects_total"); got < 1 {
+	if got := heraldtest.Metric(t, n.Addr(), "herald_nats_reconnects_total"); got < 1 {
 		t.Fatalf("herald_nats_reconnects_total = %v", got)
 	}
 }
@@ -85,22 +85,22 @@ func TestNATSOutageAndRecovery(t *testing.T) {
 // answered as failed, so a client that retries would store it twice).
 // Failed publishes are logged once per interval, not once per request.
 func TestHistoryPublishDuringOutageFailsFastAndIsNeverStored(t *testing.T) {
-	natsAddr, store := freeAddr(t), t.TempDir()
+	natsAddr, store := heraldtest.FreeAddr(t), t.TempDir()
 	ns := startNATSWith(t, natsAddr, store)
 	cfg := historyConfig(t, "outage-history")
 	cfg.NATSURL = "nats://" + natsAddr
-	var logBuf syncBuffer
-	n := launchNode(t, cfg, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	logBuf := heraldtest.NewLogBuffer()
+	n := heraldtest.LaunchNode(t, cfg, slog.New(slog.NewTextHandler(logBuf, nil)))
 	waitHistory(t, n)
 	const ch = "news.outage"
 	epoch := publishRange(t, n.Addr(), ch, 1, 2)
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	eventually(t, 10*time.Second, "the node to see the outage", func() bool { return !n.Bus().Connected() })
+	heraldtest.Eventually(t, 10*time.Second, "the node to see the outage", func() bool { return !n.Bus().Connected() })
 	for i := range 20 {
 		start := time.Now()
-		status, body := publish(t, n.Addr(), "/api/publish", `{"channel":"`+ch+`","data":"during"}`)
+		status, body := heraldtest.Publish(t, n.Addr(), "/api/publish", `{"channel":"`+ch+`","data":"during"}`)
 		if status != http.StatusServiceUnavailable || !strings.Contains(body, `"unavailable"`) {
 			t.Fatalf("publish %d during the outage: %d %s, want 503 unavailable", i, status, body)
 		}
@@ -115,13 +115,13 @@ func TestHistoryPublishDuringOutageFailsFastAndIsNeverStored(t *testing.T) {
 	}
 
 	startNATSWith(t, natsAddr, store)
-	eventually(t, 30*time.Second, "a publish after NATS is back", func() bool {
-		status, _ := publish(t, n.Addr(), "/api/publish", `{"channel":"`+ch+`","data":{"n":3},"idempotency_key":"after"}`)
+	heraldtest.Eventually(t, 30*time.Second, "a publish after NATS is back", func() bool {
+		status, _ := heraldtest.Publish(t, n.Addr(), "/api/publish", `{"channel":"`+ch+`","data":{"n":3},"idempotency_key":"after"}`)
 		return status == http.StatusOK
 	})
 	// Had a failed publish been kept and sent on reconnect, it would have
 	// been stored first, and "after" would not be offset 3.
-	status, body := get(t, "http://"+n.Addr()+"/api/history?channel="+ch)
+	status, body := heraldtest.Get(t, "http://"+n.Addr()+"/api/history?channel="+ch)
 	if status != http.StatusOK {
 		t.Fatalf("history: %d %s", status, body)
 	}
@@ -146,38 +146,20 @@ func TestHistoryPublishDuringOutageFailsFastAndIsNeverStored(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestNotReadyUntilHistoryWorks starts a node with history on a NATS
 // without JetStream: connected, but unable to keep history, it says it is
 // not ready. NATS comes back with JetStream, and the node becomes ready
 // only once a history publish works.
 func TestNotReadyUntilHistoryWorks(t *testing.T) {
-	natsAddr := freeAddr(t)
+	natsAddr := heraldtest.FreeAddr(t)
 	ns := startNATS(t, natsAddr) // no JetStream
 	cfg := historyConfig(t, "wait-history")
 	cfg.NATSURL = "nats://" + natsAddr
-	n := launchNode(t, cfg, nil)
-	eventually(t, 10*time.Second, "the node on NATS", func() bool { return n.Bus().Connected() })
+	n := heraldtest.LaunchNode(t, cfg, nil)
+	heraldtest.Eventually(t, 10*time.Second, "the node on NATS", func() bool { return n.Bus().Connected() })
 	// Past a few checks of its history, it is still not ready.
 	for range 20 {
-		status, body := get(t, "http://"+n.Addr()+"/readyz")
+		status, body := heraldtest.Get(t, "http://"+n.Addr()+"/readyz")
 		if status != http.StatusServiceUnavailable || !strings.Contains(body, `"history unavailable"`) {
 			t.Fatalf("readyz with NATS up but no JetStream: %d %s, want 503 history unavailable", status, body)
 		}
@@ -186,8 +168,8 @@ func TestNotReadyUntilHistoryWorks(t *testing.T) {
 	ns.Shutdown()
 	ns.WaitForShutdown()
 	startNATSWith(t, natsAddr, t.TempDir())
-	eventually(t, 30*time.Second, "ready once history works", func() bool { return ready(n.Addr()) })
-	if status, body := publish(t, n.Addr(), "/api/publish", `{"channel":"news.ready","data":1}`); status != http.StatusOK {
+	heraldtest.Eventually(t, 30*time.Second, "ready once history works", func() bool { return heraldtest.Ready(n.Addr()) })
+	if status, body := heraldtest.Publish(t, n.Addr(), "/api/publish", `{"channel":"news.ready","data":1}`); status != http.StatusOK {
 		t.Fatalf("a history publish once ready: %d %s", status, body)
 	}
 }

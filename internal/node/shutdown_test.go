@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"context"
 	"net"
 	"net/http"
@@ -9,23 +11,23 @@ import (
 )
 
 func TestGracefulShutdownTellsEveryClient(t *testing.T) {
-	cfg := testConfig("leaving")
+	cfg := heraldtest.Config("leaving")
 	cfg.DrainTimeout = 300 * time.Millisecond
-	n := startNode(t, cfg)
+	n := heraldtest.StartNode(t, cfg)
 
-	clients := []*wsClient{dialWS(t, n.Addr(), nil), dialWS(t, n.Addr(), nil), dialWS(t, n.Addr(), nil)}
+	clients := []*heraldtest.WS{heraldtest.DialWS(t, n.Addr(), nil), heraldtest.DialWS(t, n.Addr(), nil), heraldtest.DialWS(t, n.Addr(), nil)}
 	for _, c := range clients {
-		c.subscribe("news")
+		c.Subscribe("news")
 	}
-	sse := openSSE(t, n.Addr(), "news")
+	sse := heraldtest.OpenSSE(t, n.Addr(), "news")
 	// The long-poll client's first poll subscribes and then waits.
-	polled := make(chan pollResponse, 1)
+	polled := make(chan heraldtest.PollResponse, 1)
 	go func() {
-		_, r, _ := poll(t, n.Addr(), "channel=news&timeout=30s")
+		_, r, _ := heraldtest.Poll(t, n.Addr(), "channel=news&timeout=30s")
 		polled <- r
 	}()
-	eventually(t, 5*time.Second, "all clients connected", func() bool {
-		return metric(t, n.Addr(), "herald_subscriptions") == 5
+	heraldtest.Eventually(t, 5*time.Second, "all clients connected", func() bool {
+		return heraldtest.Metric(t, n.Addr(), "herald_subscriptions") == 5
 	})
 	addr := n.Addr()
 
@@ -35,13 +37,13 @@ func TestGracefulShutdownTellsEveryClient(t *testing.T) {
 	go func() { shut <- n.Shutdown(ctx) }()
 
 	for i, c := range clients {
-		disc, code := c.closeCode(5 * time.Second)
+		disc, code := c.CloseCode(5 * time.Second)
 		if code != 3001 || disc.Code != 3001 || !disc.Reconnect || disc.Reason != "shutdown" {
 			t.Errorf("client %d: close %d, disconnect %+v; want 3001 shutdown reconnect", i, code, disc)
 		}
 	}
-	if ev := sse.next(t, 5*time.Second); ev.event != "disconnect" || ev.data != `{"code":3001,"reason":"shutdown","reconnect":true}` {
-		t.Errorf("SSE got %q %s, want the disconnect event", ev.event, ev.data)
+	if ev := sse.Next(t, 5*time.Second); ev.Event != "disconnect" || ev.Data != `{"code":3001,"reason":"shutdown","reconnect":true}` {
+		t.Errorf("SSE got %q %s, want the disconnect event", ev.Event, ev.Data)
 	}
 	select {
 	case r := <-polled:
@@ -67,10 +69,10 @@ func TestGracefulShutdownTellsEveryClient(t *testing.T) {
 // keeps serving: new clients still connect and get messages; only then
 // does it close its listener and tell clients to go.
 func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
-	cfg := testConfig("delayed")
+	cfg := heraldtest.Config("delayed")
 	cfg.ShutdownDelay = 2 * time.Second // ample for the checks below
 	cfg.DrainTimeout = 100 * time.Millisecond
-	n := startNode(t, cfg)
+	n := heraldtest.StartNode(t, cfg)
 	addr := n.Addr()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -78,7 +80,7 @@ func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
 	started := time.Now()
 	shut := make(chan error, 1)
 	go func() { shut <- n.Shutdown(ctx) }()
-	eventually(t, 5*time.Second, "readyz to answer 503", func() bool {
+	heraldtest.Eventually(t, 5*time.Second, "readyz to answer 503", func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
@@ -86,10 +88,10 @@ func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusServiceUnavailable
 	})
-	c := dialWS(t, addr, nil) // a client the balancer sent before it noticed
-	c.subscribe("news")
-	mustPublish(t, addr, "news", `"still here"`)
-	if m := c.message(5 * time.Second); string(m.Data) != `"still here"` {
+	c := heraldtest.DialWS(t, addr, nil) // a client the balancer sent before it noticed
+	c.Subscribe("news")
+	heraldtest.MustPublish(t, addr, "news", `"still here"`)
+	if m := c.Message(5 * time.Second); string(m.Data) != `"still here"` {
 		t.Fatalf("message during the delay: %s", m.Data)
 	}
 	select {
@@ -101,7 +103,7 @@ func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
 		t.Fatalf("the checks took %s, longer than the delay: they prove nothing", since)
 	}
 
-	if _, code := c.closeCode(10 * time.Second); code != 3001 {
+	if _, code := c.CloseCode(10 * time.Second); code != 3001 {
 		t.Fatalf("close code %d, want 3001", code)
 	}
 	if err := <-shut; err != nil {

@@ -1,62 +1,49 @@
 package node_test
 
 import (
-	"context"
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gobwas/ws"
 )
 
 func TestSlowConsumerIsCutOffOthersUnaffected(t *testing.T) {
-	cfg := testConfig("slow")
+	cfg := heraldtest.Config("slow")
 	cfg.QueueBytes = 256 << 10
-	n := startNode(t, cfg)
+	n := heraldtest.StartNode(t, cfg)
 
 	// The slow client has a tiny receive buffer, so the server's writes
 	// back up soon after it stops reading.
-	d := ws.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		nd := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
-			})
-			if err != nil {
-				return err
-			}
-			return serr
-		}}
-		return nd.DialContext(ctx, network, addr)
-	}}
-	conn, br, _, err := d.Dial(context.Background(), "ws://"+n.Addr()+"/ws")
-	if err != nil {
-		t.Fatal(err)
+	small := func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
 	}
-	slow := &wsClient{t: t, conn: conn, rd: conn}
-	if br != nil {
-		slow.rd = io.MultiReader(br, conn)
-	}
-	t.Cleanup(func() { conn.Close() })
-	if f, err := slow.next(5 * time.Second); err != nil || f.Op != "welcome" {
+	slow, f, err := heraldtest.Handshake(n.Addr(), heraldtest.Dial{Control: small})
+	if err != nil || f.Op != "welcome" {
 		t.Fatalf("welcome: %+v %v", f, err)
 	}
-	slow.subscribe("firehose")
+	slow.Bind(t)
+	slow.Subscribe("firehose")
 
-	fast := dialWS(t, n.Addr(), nil)
-	fast.subscribe("firehose")
+	fast := heraldtest.DialWS(t, n.Addr(), nil)
+	fast.Subscribe("firehose")
 	// The fast client reads on its own; it must see every message in order.
 	var got atomic.Int64
 	readErr := make(chan error, 1)
 	go func() {
 		for i := 0; ; i++ {
-			b, err := fast.raw(30 * time.Second)
+			b, err := fast.Raw(30 * time.Second)
 			if err != nil {
 				readErr <- err
 				return
@@ -76,22 +63,22 @@ func TestSlowConsumerIsCutOffOthersUnaffected(t *testing.T) {
 
 	pad := strings.Repeat("x", 16<<10)
 	sent := 0
-	for ; sent < 3000 && metric(t, n.Addr(), "herald_slow_consumer_disconnects_total") == 0; sent++ {
-		mustPublish(t, n.Addr(), "firehose", fmt.Sprintf(`{"seq":%d,"pad":"%s"}`, sent, pad))
+	for ; sent < 3000 && heraldtest.Metric(t, n.Addr(), "herald_slow_consumer_disconnects_total") == 0; sent++ {
+		heraldtest.MustPublish(t, n.Addr(), "firehose", fmt.Sprintf(`{"seq":%d,"pad":"%s"}`, sent, pad))
 	}
-	if metric(t, n.Addr(), "herald_slow_consumer_disconnects_total") != 1 {
+	if heraldtest.Metric(t, n.Addr(), "herald_slow_consumer_disconnects_total") != 1 {
 		t.Fatalf("no slow-consumer disconnect after %d messages", sent)
 	}
 	// The slow client's subscription is freed without waiting for it.
-	eventually(t, 5*time.Second, "slow client's subscription freed", func() bool {
-		return metric(t, n.Addr(), "herald_subscriptions") == 1
+	heraldtest.Eventually(t, 5*time.Second, "slow client's subscription freed", func() bool {
+		return heraldtest.Metric(t, n.Addr(), "herald_subscriptions") == 1
 	})
 	// More traffic after the cut-off still reaches the fast client.
 	for i := 0; i < 20; i++ {
-		mustPublish(t, n.Addr(), "firehose", fmt.Sprintf(`{"seq":%d,"pad":"x"}`, sent))
+		heraldtest.MustPublish(t, n.Addr(), "firehose", fmt.Sprintf(`{"seq":%d,"pad":"x"}`, sent))
 		sent++
 	}
-	eventually(t, 10*time.Second, "fast client received everything", func() bool {
+	heraldtest.Eventually(t, 10*time.Second, "fast client received everything", func() bool {
 		select {
 		case err := <-readErr:
 			t.Fatalf("fast client after %d messages: %v", got.Load(), err)
@@ -101,11 +88,11 @@ func TestSlowConsumerIsCutOffOthersUnaffected(t *testing.T) {
 	})
 
 	// When the slow client reads again it finds the disconnect and 3008.
-	disc, code := slow.closeCode(10 * time.Second)
+	disc, code := slow.CloseCode(10 * time.Second)
 	if code != 3008 {
 		t.Fatalf("close code %d, want 3008", code)
 	}
 	if disc.Code != 3008 || !disc.Reconnect {
-		t.Fatalf("disconnect frame %+v, want code 3008 reconnect true", disc)
+		t.Fatalf("disconnect heraldtest.Frame %+v, want code 3008 reconnect true", disc)
 	}
 }

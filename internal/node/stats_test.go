@@ -1,6 +1,8 @@
 package node_test
 
 import (
+	"github.com/heraldrt/herald/internal/heraldtest"
+
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -15,12 +17,12 @@ import (
 // client or API request can: the channels _herald.* are Herald's own.
 func TestDashboardStatsStayOffTheChannels(t *testing.T) {
 	gw1, _, apiNode := threeNodes(t)
-	ui := testConfig("ui")
+	ui := heraldtest.Config("ui")
 	ui.Role = config.RoleAPI
 	ui.UI = true
 	ui.NATSURL = gw1.Bus().Server().ClientURL()
-	uiNode := startNode(t, ui)
-	c := dialWS(t, gw1.Addr(), nil)
+	uiNode := heraldtest.StartNode(t, ui)
+	c := heraldtest.DialWS(t, gw1.Addr(), nil)
 
 	resp, err := http.Get("http://" + uiNode.Addr() + "/ui/stats")
 	if err != nil {
@@ -30,18 +32,18 @@ func TestDashboardStatsStayOffTheChannels(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusOK || ct != "text/event-stream" {
 		t.Fatalf("/ui/stats: %d %s", resp.StatusCode, ct)
 	}
-	events := make(chan sseEvent, 64)
-	go readSSE(resp.Body, events)
+	events := make(chan heraldtest.SSEEvent, 64)
+	go heraldtest.ReadSSE(resp.Body, events)
 	seen := map[string]bool{}
 	deadline := time.After(10 * time.Second)
 	for len(seen) < 4 {
-		var ev sseEvent
+		var ev heraldtest.SSEEvent
 		select {
 		case ev = <-events:
 		case <-deadline:
 			t.Fatalf("stats seen from %v only", seen)
 		}
-		if ev.event != "stats" {
+		if ev.Event != "stats" {
 			continue
 		}
 		var s struct {
@@ -50,47 +52,47 @@ func TestDashboardStatsStayOffTheChannels(t *testing.T) {
 			Connections map[string]int `json:"connections"`
 			NATS        string         `json:"nats"`
 		}
-		if err := json.Unmarshal([]byte(ev.data), &s); err != nil {
-			t.Fatalf("stats %s: %v", ev.data, err)
+		if err := json.Unmarshal([]byte(ev.Data), &s); err != nil {
+			t.Fatalf("stats %s: %v", ev.Data, err)
 		}
 		if s.Node == "gw1" && s.Connections["websocket"] != 1 {
 			t.Fatalf("gw1 reports %v connections, want its one WebSocket client", s.Connections)
 		}
 		if s.NATS != "connected" || s.Role == "" {
-			t.Fatalf("stats %s", ev.data)
+			t.Fatalf("stats %s", ev.Data)
 		}
 		seen[s.Node] = true
 	}
 
 	for _, ch := range []string{"_herald.nodes", "_herald", "_herald.anything.else"} {
-		if r := c.command("subscribe", ch, ""); r.Error == nil || r.Error.Code != "forbidden" {
+		if r := c.Command("subscribe", ch, ""); r.Error == nil || r.Error.Code != "forbidden" {
 			t.Errorf("subscribe %s: %+v, want forbidden", ch, r.Error)
 		}
-		if r := c.command("history", ch, ""); r.Error == nil || r.Error.Code != "forbidden" {
+		if r := c.Command("history", ch, ""); r.Error == nil || r.Error.Code != "forbidden" {
 			t.Errorf("history of %s: %+v, want forbidden", ch, r.Error)
 		}
-		status, body := publish(t, apiNode.Addr(), "/api/publish", `{"channel":"`+ch+`","data":{"node":"fake"}}`)
+		status, body := heraldtest.Publish(t, apiNode.Addr(), "/api/publish", `{"channel":"`+ch+`","data":{"node":"fake"}}`)
 		if status != http.StatusForbidden || !strings.Contains(body, "forbidden") {
 			t.Errorf("API publish to %s: %d %s, want 403 forbidden", ch, status, body)
 		}
 		for _, path := range []string{"/sse?channel=", "/poll?timeout=0s&channel="} {
-			if status, body := get(t, "http://"+gw1.Addr()+path+ch); status != http.StatusForbidden {
+			if status, body := heraldtest.Get(t, "http://"+gw1.Addr()+path+ch); status != http.StatusForbidden {
 				t.Errorf("GET %s%s: %d %s, want 403", path, ch, status, body)
 			}
 		}
 	}
 	// A node without --ui has no stats stream.
-	if status, _ := get(t, "http://"+apiNode.Addr()+"/ui/stats"); status != http.StatusNotFound {
+	if status, _ := heraldtest.Get(t, "http://"+apiNode.Addr()+"/ui/stats"); status != http.StatusNotFound {
 		t.Errorf("/ui/stats without --ui: %d, want 404", status)
 	}
 }
 
 func TestPingPublishesToUpdates(t *testing.T) {
-	cfg := testConfig("ping")
+	cfg := heraldtest.Config("ping")
 	cfg.Ping = true
-	n := startNode(t, cfg)
-	c := dialWS(t, n.Addr(), nil)
-	c.subscribe("updates")
+	n := heraldtest.StartNode(t, cfg)
+	c := heraldtest.DialWS(t, n.Addr(), nil)
+	c.Subscribe("updates")
 	resp, err := http.Post("http://"+n.Addr()+"/ping", "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +109,7 @@ func TestPingPublishesToUpdates(t *testing.T) {
 		SendTime string `json:"sendTime"`
 		SentAtMs int64  `json:"sentAtMs"`
 	}
-	f := c.message(5 * time.Second)
+	f := c.Message(5 * time.Second)
 	if err := json.Unmarshal(f.Data, &msg); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func TestPingPublishesToUpdates(t *testing.T) {
 	}
 
 	// Without --ping there is no such endpoint.
-	plain := startNode(t, testConfig("no-ping"))
+	plain := heraldtest.StartNode(t, heraldtest.Config("no-ping"))
 	resp, err = http.Post("http://"+plain.Addr()+"/ping", "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -128,9 +130,9 @@ func TestPingPublishesToUpdates(t *testing.T) {
 }
 
 func TestProfilerOnItsOwnListener(t *testing.T) {
-	cfg := testConfig("pprof")
-	cfg.PprofListen = freeAddr(t)
-	n := startNode(t, cfg)
+	cfg := heraldtest.Config("pprof")
+	cfg.PprofListen = heraldtest.FreeAddr(t)
+	n := heraldtest.StartNode(t, cfg)
 	resp, err := http.Get("http://" + cfg.PprofListen + "/debug/pprof/")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,72 @@
+package heraldtest
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+)
+
+// PollResponse is a long-poll answer.
+type PollResponse struct {
+	Messages []struct {
+		Channel   string          `json:"channel"`
+		Data      json.RawMessage `json:"data"`
+		Epoch     string          `json:"epoch"`
+		Offset    uint64          `json:"offset"`
+		Recovered *bool           `json:"recovered"`
+		Reason    string          `json:"reason"`
+	} `json:"messages"`
+	Session    string `json:"session"`
+	Cursor     string `json:"cursor"`
+	Disconnect *struct {
+		Code      int  `json:"code"`
+		Reconnect bool `json:"reconnect"`
+	} `json:"disconnect"`
+	Error *struct {
+		Code string `json:"code"`
+	} `json:"error"`
+}
+
+// Poll sends GET /poll?query and returns the status, the decoded body and
+// its bytes.
+func Poll(t testing.TB, addr, query string) (int, PollResponse, []byte) {
+	t.Helper()
+	return PollWith(t, addr, query, nil)
+}
+
+// PollWith sends a poll with extra headers (such as Origin) and returns
+// the status and body.
+func PollWith(t testing.TB, addr, query string, hdr http.Header) (int, PollResponse, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/poll?"+query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("poll: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var pr PollResponse
+	if err := json.Unmarshal(b, &pr); err != nil {
+		t.Fatalf("poll body %q: %v", b, err)
+	}
+	return resp.StatusCode, pr, b
+}
+
+// EnvelopeData extracts the raw "data" bytes of {"channel":..,"data":..}
+// as the server wrote them, without re-encoding.
+func EnvelopeData(t testing.TB, b []byte) []byte {
+	t.Helper()
+	i := bytes.Index(b, []byte(`"data":`))
+	if i < 0 || b[len(b)-1] != '}' {
+		t.Fatalf("no data in %q", b)
+	}
+	return b[i+len(`"data":`) : len(b)-1]
+}
