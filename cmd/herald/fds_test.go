@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 // openWebSockets opens up to n WebSocket connections to addr, from
@@ -22,30 +21,21 @@ func openWebSockets(t *testing.T, addr string, n int) (open []net.Conn, refused 
 	t.Helper()
 	silent := 0
 	for i := 0; i < n && silent < 3; i++ {
-		d := ws.Dialer{Timeout: 2 * time.Second, NetDial: func(ctx context.Context, network, a string) (net.Conn, error) {
-			nd := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i%8))}}
-			return nd.DialContext(ctx, network, a)
-		}}
-		conn, br, _, err := d.Dial(context.Background(), "ws://"+addr+"/ws")
-		if err != nil {
+		c, first, err := heraldtest.Handshake(addr, heraldtest.Dial{Source: fmt.Sprintf("127.0.0.%d", 2+i%8), Timeout: 2 * time.Second})
+		switch {
+		case err != nil:
 			silent++
 			continue
-		}
-		c := &wsConn{conn: conn, rd: conn}
-		if br != nil {
-			c.rd = br
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		first, err := c.read()
-		if err != nil || !strings.Contains(string(first), `"op":"welcome"`) {
-			if strings.Contains(string(first), `"code":3504`) {
-				refused++
-			} else {
-				silent++
-			}
-			conn.Close()
+		case first.Op == "disconnect" && first.Code == 3504:
+			refused++
+			c.Conn.Close()
+			continue
+		case first.Op != "welcome":
+			silent++
+			c.Conn.Close()
 			continue
 		}
+		conn := c.Conn
 		silent = 0
 		_ = conn.SetReadDeadline(time.Time{})
 		open = append(open, conn)
@@ -64,15 +54,6 @@ func publishVia(client *http.Client, addr, channel, data string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func ready(addr string) bool {
-	resp, err := http.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
 // TestDescriptorLimitKeepsHistoryWorking fills a node whose open-files
 // limit is 300 with idle WebSocket connections. The node refuses them
 // (close 3504) while it still has descriptors for NATS, JetStream and
@@ -80,7 +61,7 @@ func ready(addr string) bool {
 func TestDescriptorLimitKeepsHistoryWorking(t *testing.T) {
 	t.Parallel()
 	h := startHeraldWithFiles(t, "fd-budget", 300, "--history", "news.>=1000", "--data-dir", t.TempDir(), "--ping-interval", "5m")
-	waitFor(t, 20*time.Second, "history", func() bool { s, _ := publishVia(http.DefaultClient, h.addr, "news.a", "1"); return s == 200 })
+	heraldtest.Eventually(t, 20*time.Second, "history", func() bool { s, _ := publishVia(http.DefaultClient, h.addr, "news.a", "1"); return s == 200 })
 	h.waitLog(t, "connection limits", 5*time.Second)
 	conns, refused := openWebSockets(t, h.addr, 320)
 	t.Cleanup(func() {
@@ -97,7 +78,7 @@ func TestDescriptorLimitKeepsHistoryWorking(t *testing.T) {
 			t.Fatalf("history publish %d while the node is full: %d %s", i, s, b)
 		}
 	}
-	if !ready(h.addr) {
+	if !heraldtest.Ready(h.addr) {
 		t.Fatal("the node says it is not ready while full, though everything works")
 	}
 	// The connections it holds are bounded, and so is its memory (the race
@@ -105,7 +86,7 @@ func TestDescriptorLimitKeepsHistoryWorking(t *testing.T) {
 	if rss := rssKiB(t, h.cmd.Process.Pid); rss > 512<<10 {
 		t.Errorf("RSS %d KiB with %d connections held", rss, len(conns))
 	}
-	if got := metric(h.addr, `herald_limit_refusals_total{limit="max-connections"}`); got == "?" || got == "0" {
+	if got := heraldtest.MetricText(h.addr, `herald_limit_refusals_total{limit="max-connections"}`); got == "?" || got == "" || got == "0" {
 		t.Errorf("refusals not counted: %s", got)
 	}
 }
@@ -123,7 +104,7 @@ func TestJetStreamRecoversAfterDescriptorExhaustion(t *testing.T) {
 	h := startHeraldWithFiles(t, "fd-exhausted", 300, "--history", "news.>=1000", "--data-dir", t.TempDir(),
 		"--max-connections", "100000", "--ping-interval", "10m", "--write-timeout", "2s")
 	h.waitLog(t, "--max-connections leaves NATS, JetStream and requests fewer descriptors than they need: at the open-files limit, history may fail", 5*time.Second)
-	waitFor(t, 20*time.Second, "history", func() bool { s, _ := publishVia(http.DefaultClient, h.addr, "news.a", "1"); return s == 200 })
+	heraldtest.Eventually(t, 20*time.Second, "history", func() bool { s, _ := publishVia(http.DefaultClient, h.addr, "news.a", "1"); return s == 200 })
 
 	// No idle connection of ours to the node may close later and hand
 	// JetStream a descriptor.
@@ -136,9 +117,9 @@ func TestJetStreamRecoversAfterDescriptorExhaustion(t *testing.T) {
 		c.Close()
 	}
 	h.waitLog(t, "history cannot be written; restarting JetStream to reopen its files", 30*time.Second)
-	waitFor(t, 60*time.Second, "history publishes to work again", func() bool {
+	heraldtest.Eventually(t, 60*time.Second, "history publishes to work again", func() bool {
 		s, _ := publishVia(http.DefaultClient, h.addr, "news.after", "1")
 		return s == http.StatusOK
 	})
-	waitFor(t, 30*time.Second, "the node ready again", func() bool { return ready(h.addr) })
+	heraldtest.Eventually(t, 30*time.Second, "the node ready again", func() bool { return heraldtest.Ready(h.addr) })
 }

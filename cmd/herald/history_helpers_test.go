@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -20,39 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/heraldrt/herald/internal/heraldtest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
-
-// metric reads one sample of a node's /metrics ("?" if unreadable).
-func metric(addr, name string) string {
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return "?"
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return v
-		}
-	}
-	return "?"
-}
-
-// freePort returns a loopback address nobody listened on a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 // herald is a `herald serve` process and its log.
 type herald struct {
@@ -169,7 +140,7 @@ func launchHerald(t *testing.T, name string, files int, args ...string) *herald 
 // history, its streams working.
 func (h *herald) waitReady(t *testing.T) {
 	t.Helper()
-	waitFor(t, 45*time.Second, h.name+" ready", func() bool {
+	heraldtest.Eventually(t, 45*time.Second, h.name+" ready", func() bool {
 		resp, err := http.Get("http://" + h.addr + "/readyz")
 		if err != nil {
 			return false
@@ -206,7 +177,7 @@ func (h *herald) waitLog(t *testing.T, msg string, within time.Duration) {
 // waitLogContaining waits until the process logs a line holding text.
 func (h *herald) waitLogContaining(t *testing.T, text string, within time.Duration) {
 	t.Helper()
-	waitFor(t, within, h.name+" logging "+text, func() bool {
+	heraldtest.Eventually(t, within, h.name+" logging "+text, func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		for _, l := range h.lines {
@@ -216,20 +187,6 @@ func (h *herald) waitLogContaining(t *testing.T, text string, within time.Durati
 		}
 		return false
 	})
-}
-
-// waitFor polls cond until it holds, failing the test after within.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		<-tick.C
-	}
 }
 
 // addrBook maps node names to their current HTTP addresses.
@@ -361,73 +318,6 @@ func checkPublisher(t *testing.T, pub pubResult, count int) {
 	}
 }
 
-// wsFrame is a server frame as the clients of these tests read it.
-type wsFrame struct {
-	Op        string          `json:"op"`
-	ID        uint64          `json:"id"`
-	Channel   string          `json:"channel"`
-	Data      json.RawMessage `json:"data"`
-	Epoch     string          `json:"epoch"`
-	Offset    uint64          `json:"offset"`
-	Recovered *bool           `json:"recovered"`
-	Reason    string          `json:"reason"`
-	Error     *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
-// wsConn is a WebSocket connection to a node.
-type wsConn struct {
-	conn net.Conn
-	rd   io.Reader
-}
-
-// dialWebSocket connects and reads the welcome frame.
-func dialWebSocket(addr string) (*wsConn, error) {
-	d := ws.Dialer{Timeout: 5 * time.Second}
-	conn, br, _, err := d.Dial(context.Background(), "ws://"+addr+"/ws")
-	if err != nil {
-		return nil, err
-	}
-	c := &wsConn{conn: conn, rd: conn}
-	if br != nil {
-		c.rd = io.MultiReader(br, conn)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, err := c.read()
-	_ = conn.SetReadDeadline(time.Time{})
-	if err == nil && !bytes.HasPrefix(b, []byte(`{"op":"welcome"`)) {
-		err = fmt.Errorf("first frame %s is not a welcome", b)
-	}
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return c, nil
-}
-
-// read returns the next text frame, answering pings.
-func (c *wsConn) read() ([]byte, error) {
-	for {
-		msgs, err := wsutil.ReadServerMessage(c.rd, nil)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range msgs {
-			switch m.OpCode {
-			case ws.OpPing:
-				_ = wsutil.WriteClientMessage(c.conn, ws.OpPong, m.Payload)
-			case ws.OpClose:
-				code, reason := ws.ParseCloseFrameData(m.Payload)
-				return nil, wsutil.ClosedError{Code: code, Reason: reason}
-			case ws.OpText:
-				return m.Payload, nil
-			}
-		}
-	}
-}
-
 // follower is a WebSocket client subscribed to one history channel. It
 // checks every frame against the contract, and when its connection is
 // lost it reconnects and resumes from the position it has.
@@ -488,7 +378,7 @@ func runFollowers(ctx context.Context, book *addrBook, fs []*follower) (stop fun
 func (f *follower) run(ctx context.Context, book *addrBook) {
 	node := f.home
 	for attempt := 0; ctx.Err() == nil; attempt++ {
-		c, err := dialWebSocket(book.get(node))
+		c, err := heraldtest.TryDialWS(book.get(node), nil)
 		if err == nil {
 			f.dialed = time.Now()
 			if !f.session(ctx, c, node) {
@@ -512,9 +402,9 @@ func (f *follower) run(ctx context.Context, book *addrBook) {
 // session subscribes (resuming after the first time) and reads frames
 // until the connection ends. It reports whether the connection was lost
 // (rather than closed because the test is over).
-func (f *follower) session(ctx context.Context, c *wsConn, node string) (lost bool) {
-	defer c.conn.Close()
-	defer context.AfterFunc(ctx, func() { c.conn.Close() })()
+func (f *follower) session(ctx context.Context, c *heraldtest.WS, node string) (lost bool) {
+	defer c.Conn.Close()
+	defer context.AfterFunc(ctx, func() { c.Conn.Close() })()
 	f.nextID++
 	id := f.nextID
 	resumed := id > 1
@@ -522,16 +412,16 @@ func (f *follower) session(ctx context.Context, c *wsConn, node string) (lost bo
 	if resumed {
 		cmd += fmt.Sprintf(`,"since":{"epoch":%q,"offset":%d}`, f.epoch, f.last)
 	}
-	if err := wsutil.WriteClientText(c.conn, []byte(cmd+"}")); err != nil {
+	if err := wsutil.WriteClientText(c.Conn, []byte(cmd+"}")); err != nil {
 		return ctx.Err() == nil
 	}
 	replied := false
 	for {
-		b, err := c.read()
+		b, err := c.Raw(0)
 		if err != nil {
 			return ctx.Err() == nil
 		}
-		var fr wsFrame
+		var fr heraldtest.Frame
 		if err := json.Unmarshal(b, &fr); err != nil {
 			f.fail("on %s: frame %s: %v", node, b, err)
 			continue
@@ -569,7 +459,7 @@ func (f *follower) session(ctx context.Context, c *wsConn, node string) (lost bo
 }
 
 // reply checks a subscribe reply; false when the subscribe failed.
-func (f *follower) reply(node string, fr wsFrame, resumed bool, raw []byte) bool {
+func (f *follower) reply(node string, fr heraldtest.Frame, resumed bool, raw []byte) bool {
 	if fr.Error != nil {
 		f.fail("on %s: subscribe failed: %s", node, raw)
 		return false
@@ -599,7 +489,7 @@ func (f *follower) reply(node string, fr wsFrame, resumed bool, raw []byte) bool
 
 // message checks that a message follows the last one: the next offset
 // of the same epoch (any epoch for the first message), with {"n":offset}.
-func (f *follower) message(node string, fr wsFrame, raw []byte) {
+func (f *follower) message(node string, fr heraldtest.Frame, raw []byte) {
 	var d struct {
 		N uint64 `json:"n"`
 	}
@@ -736,7 +626,7 @@ func waitReplicated(t *testing.T, js jetstream.JetStream, stream string, within 
 func makeLeader(t *testing.T, nc *nats.Conn, js jetstream.JetStream, stream, node string, within time.Duration) string {
 	t.Helper()
 	var leader string
-	waitFor(t, within, node+" leading "+stream, func() bool {
+	heraldtest.Eventually(t, within, node+" leading "+stream, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, stream)

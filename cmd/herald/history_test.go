@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws/wsutil"
+	"github.com/heraldrt/herald/internal/heraldtest"
 	"github.com/heraldrt/herald/internal/history"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,7 +30,7 @@ func TestGatewayKilledDuringPublishing(t *testing.T) {
 		rule      = "news.>=10000,1h"
 	)
 	start := time.Now()
-	natsAddr := freePort(t)
+	natsAddr := heraldtest.FreeAddr(t)
 	a := startHerald(t, "A", "--role", "api", "--nats-listen", natsAddr, "--history", rule, "--data-dir", t.TempDir())
 	gwArgs := []string{"--role", "gateway", "--nats-url", "nats://" + natsAddr, "--history", rule}
 	g1 := startHerald(t, "G1", gwArgs...)
@@ -99,7 +100,7 @@ func TestClusterR3NodeKilledDuringPublishing(t *testing.T) {
 	clusterAddrs := map[string]string{}
 	dirs := map[string]string{}
 	for _, n := range names {
-		natsAddrs[n], clusterAddrs[n], dirs[n] = freePort(t), freePort(t), t.TempDir()
+		natsAddrs[n], clusterAddrs[n], dirs[n] = heraldtest.FreeAddr(t), heraldtest.FreeAddr(t), t.TempDir()
 	}
 	nodes := map[string]*herald{}
 	for _, n := range names {
@@ -159,7 +160,7 @@ func TestClusterR3NodeKilledDuringPublishing(t *testing.T) {
 	pub := finishRun(t, ctx, pubDone, fs, stop, messages, func(f *follower) bool { return f.home == "n3" })
 	t.Logf("%d messages in %s (%d publish retries, %d duplicates, longest stall %s), last %s:%d; %d clients; live gaps filled from history: n1 %s, n2 %s; total %s",
 		messages, pub.took.Round(time.Millisecond), pub.retries, pub.dups, pub.stall.Round(time.Millisecond), pub.epoch, pub.last, len(fs),
-		metric(nodes["n1"].addr, "herald_history_gaps_total"), metric(nodes["n2"].addr, "herald_history_gaps_total"), time.Since(start).Round(time.Millisecond))
+		heraldtest.MetricText(nodes["n1"].addr, "herald_history_gaps_total"), heraldtest.MetricText(nodes["n2"].addr, "herald_history_gaps_total"), time.Since(start).Round(time.Millisecond))
 }
 
 // A single node keeps history on disk: SIGKILLed and started again on the
@@ -199,19 +200,19 @@ func TestHistorySurvivesNodeRestart(t *testing.T) {
 	if e, off := post(h2.addr, 6); e != epoch || off != 6 {
 		t.Fatalf("after the restart the next publish got %s:%d, want %s:6", e, off, epoch)
 	}
-	c, err := dialWebSocket(h2.addr)
+	c, err := heraldtest.TryDialWS(h2.addr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.conn.Close()
+	defer c.Conn.Close()
 	sub := fmt.Sprintf(`{"id":1,"op":"subscribe","channel":"news.disk","since":{"epoch":%q,"offset":3}}`, epoch)
-	if err := wsutil.WriteClientText(c.conn, []byte(sub)); err != nil {
+	if err := wsutil.WriteClientText(c.Conn, []byte(sub)); err != nil {
 		t.Fatal(err)
 	}
-	_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var got []string
 	for len(got) < 4 {
-		b, err := c.read()
+		b, err := c.Raw(0)
 		if err != nil {
 			t.Fatalf("after %v: %v", got, err)
 		}

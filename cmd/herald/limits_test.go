@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 // sourceClient is an HTTP client whose connections come from the loopback
@@ -94,10 +96,10 @@ func TestLongPollSessionFloodIsBounded(t *testing.T) {
 	}
 	// Each accepted session ended within its first-poll lifetime; at any
 	// moment at most 400 lived, each holding 128 subscriptions.
-	if got := metric(h.addr, `herald_limit_refusals_total{limit="max-poll-sessions"}`); got == "?" || got == "0" {
+	if got := heraldtest.MetricText(h.addr, `herald_limit_refusals_total{limit="max-poll-sessions"}`); got == "?" || got == "" || got == "0" {
 		t.Errorf("node-wide refusals not counted: %s", got)
 	}
-	if got := metric(h.addr, `herald_limit_refusals_total{limit="max-poll-sessions-per-ip"}`); got == "?" || got == "0" {
+	if got := heraldtest.MetricText(h.addr, `herald_limit_refusals_total{limit="max-poll-sessions-per-ip"}`); got == "?" || got == "" || got == "0" {
 		t.Errorf("per-address refusals not counted: %s", got)
 	}
 	// The race detector multiplies a process's memory several times; 400
@@ -107,8 +109,8 @@ func TestLongPollSessionFloodIsBounded(t *testing.T) {
 	if peak > bound {
 		t.Errorf("RSS %d KiB after the flood, want at most %d KiB", peak, bound)
 	}
-	waitFor(t, 15*time.Second, "the flooded sessions to end", func() bool {
-		return metric(h.addr, `herald_connections{transport="longpoll"}`) == "0" && metric(h.addr, "herald_subscriptions") == "0"
+	heraldtest.Eventually(t, 15*time.Second, "the flooded sessions to end", func() bool {
+		return heraldtest.MetricText(h.addr, `herald_connections{transport="longpoll"}`) == "0" && heraldtest.MetricText(h.addr, "herald_subscriptions") == "0"
 	})
 	resp, err := sourceClient("127.0.0.2").Get("http://" + h.addr + "/poll?channel=after&timeout=0s")
 	if err != nil {

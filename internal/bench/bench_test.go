@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"strings"
@@ -15,7 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldrt/herald/internal/config"
-	"github.com/heraldrt/herald/internal/node"
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 // These tests run the generator against real nodes started in this
@@ -37,10 +36,8 @@ func TestMain(m *testing.M) {
 }
 
 func nodeConfig(name string, role string) config.Config {
-	cfg := config.Default()
-	cfg.Name = name
+	cfg := heraldtest.Config(name)
 	cfg.Role = role
-	cfg.Listen = "127.0.0.1:0"
 	cfg.DrainTimeout = 100 * time.Millisecond
 	cfg.StatsInterval = 0
 	return cfg
@@ -48,33 +45,7 @@ func nodeConfig(name string, role string) config.Config {
 
 func startNode(t *testing.T, cfg config.Config) string {
 	t.Helper()
-	n, err := node.New(cfg, nil)
-	if err != nil {
-		t.Fatalf("node %s: %v", cfg.Name, err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatalf("start node %s: %v", cfg.Name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
-	url := "http://" + n.Addr()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return url
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s not ready: %v", cfg.Name, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return "http://" + heraldtest.StartNode(t, cfg).Addr()
 }
 
 // cluster starts two gateways and an api node: the first gateway's

@@ -1,8 +1,6 @@
 package bus_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"context"
 	"log/slog"
 	"strconv"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldrt/herald/internal/bus"
+	"github.com/heraldrt/herald/internal/heraldtest"
 	"github.com/heraldrt/herald/internal/history"
 	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/nats-io/nats.go"

@@ -79,9 +79,9 @@ func TestDemoTerminalStopsAndStartsGateways(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out.waitFor(t, `Type "stop 1"`)
+	out.WaitFor(t, `Type "stop 1"`, waitTimeout)
 	typeLine("stop 1")
-	out.waitFor(t, ": stopped")
+	out.WaitFor(t, ": stopped", waitTimeout)
 	typeLine("start node1")
 	typeLine("status")
 	// The last status lists both gateways running again.

@@ -4,56 +4,21 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/heraldrt/herald/internal/config"
-	"github.com/heraldrt/herald/internal/node"
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 // waitTimeout bounds every wait in these tests.
 const waitTimeout = 10 * time.Second
 
-// output is an io.Writer that tests can read while a command writes to it.
-type output struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{} // receives after each write
-}
+// output is where a command writes; tests wait on it for what they expect.
+type output = heraldtest.LogBuffer
 
-func newOutput() *output { return &output{changed: make(chan struct{}, 1)} }
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	select {
-	case o.changed <- struct{}{}:
-	default:
-	}
-	return o.buf.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
-// waitFor waits until the output contains s.
-func (o *output) waitFor(t *testing.T, s string) {
-	t.Helper()
-	timeout := time.After(waitTimeout)
-	for !strings.Contains(o.String(), s) {
-		select {
-		case <-o.changed:
-		case <-timeout:
-			t.Fatalf("timed out waiting for %q in output %q", s, o.String())
-		}
-	}
-}
+func newOutput() *output { return heraldtest.NewLogBuffer() }
 
 // result is how a command line ended.
 type result struct {
@@ -86,40 +51,14 @@ func contains(t *testing.T, what, s string, want ...string) {
 // it when the test ends, and returns its base URL once it is ready.
 func startNode(t *testing.T, cfg config.Config) string {
 	t.Helper()
-	u := startNodeUnready(t, cfg)
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		resp, err := http.Get(u + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return u
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node not ready: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling readiness: there is no event to wait on
-	}
+	cfg.Listen, cfg.DrainTimeout = "127.0.0.1:0", 100*time.Millisecond
+	return "http://" + heraldtest.StartNode(t, cfg).Addr()
 }
 
 // startNodeUnready starts a real node like startNode, but returns its base
 // URL as soon as it listens, ready or not.
 func startNodeUnready(t *testing.T, cfg config.Config) string {
 	t.Helper()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.DrainTimeout = 100 * time.Millisecond
-	n, err := node.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
-	return "http://" + n.Addr()
+	cfg.Listen, cfg.DrainTimeout = "127.0.0.1:0", 100*time.Millisecond
+	return "http://" + heraldtest.LaunchNode(t, cfg, nil).Addr()
 }

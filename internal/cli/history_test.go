@@ -61,12 +61,12 @@ func TestSubRewind(t *testing.T) {
 	go func() {
 		done <- Run(ctx, []string{"sub", "--url", url, "--rewind", "2", "news.rw", "plain"}, strings.NewReader(""), stdout, stderr)
 	}()
-	stdout.waitFor(t, `"offset":3,"data":"c"`)
+	stdout.WaitFor(t, `"offset":3,"data":"c"`, waitTimeout)
 	if res := run(t, context.Background(), nil, "publish", "--url", url, "news.rw", `"d"`); res.code != 0 {
 		t.Fatalf("publish: %q", res.stderr)
 	}
-	stdout.waitFor(t, `"offset":4,"data":"d"`)
-	stderr.waitFor(t, "plain: history not replayed (no_history)")
+	stdout.WaitFor(t, `"offset":4,"data":"d"`, waitTimeout)
+	stderr.WaitFor(t, "plain: history not replayed (no_history)", waitTimeout)
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("sub exit %d, stderr %q", code, stderr.String())

@@ -190,7 +190,7 @@ func TestSubInterrupted(t *testing.T) {
 		code <- Run(ctx, []string{"sub", "--url", srv.URL, "news"}, strings.NewReader(""), stdout, stderr)
 	}()
 
-	stdout.waitFor(t, message1)
+	stdout.WaitFor(t, message1, waitTimeout)
 	cancel() // as SIGINT does
 	select {
 	case c := <-code:
@@ -334,7 +334,7 @@ func TestSubSaysWhenTheNodeIsNotReady(t *testing.T) {
 	go func() {
 		done <- Run(ctx, []string{"sub", "--url", url, "news"}, strings.NewReader(""), io.Discard, stderr)
 	}()
-	stderr.waitFor(t, "subscribed to news")
+	stderr.WaitFor(t, "subscribed to news", waitTimeout)
 	if !strings.Contains(stderr.String(), `warning: the node is not ready (nats disconnected)`) {
 		t.Fatalf("stderr %q does not warn that the node is not ready", stderr.String())
 	}

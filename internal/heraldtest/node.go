@@ -131,21 +131,34 @@ func MustPublish(t testing.TB, addr, channel, data string) {
 // Metric reads one sample of a node's /metrics, 0 if absent.
 func Metric(t testing.TB, addr, name string) float64 {
 	t.Helper()
+	text := MetricText(addr, name)
+	switch text {
+	case "?":
+		t.Fatalf("cannot read the metrics of %s", addr)
+	case "":
+		return 0
+	}
+	v, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		t.Fatalf("metric %s %s: %v", name, text, err)
+	}
+	return v
+}
+
+// MetricText is one sample of a node's /metrics as it is written: "" if
+// the node has no such sample, "?" if /metrics cannot be read. For
+// messages and for tests that have no testing.TB at hand.
+func MetricText(addr, name string) string {
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		t.Fatalf("metrics: %v", err)
+		return "?"
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			v, err := strconv.ParseFloat(rest, 64)
-			if err != nil {
-				t.Fatalf("metric %s: %v", line, err)
-			}
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			return v
 		}
 	}
-	return 0
+	return ""
 }

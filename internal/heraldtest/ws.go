@@ -101,13 +101,17 @@ type Dial struct {
 	Header  http.Header                                            // extra handshake headers
 	Source  string                                                 // the local IP address to connect from; "": any
 	Control func(network, address string, c syscall.RawConn) error // set socket options before connecting
+	Timeout time.Duration                                          // for the handshake and the first frame; 0: 5s
 }
 
 // Handshake opens a WebSocket to addr's /ws as o says, and returns the
 // client and the first frame the server sent, whatever it is. The caller
 // closes the client's Conn (or binds it to a test).
 func Handshake(addr string, o Dial) (*WS, Frame, error) {
-	d := ws.Dialer{Timeout: 5 * time.Second}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	d := ws.Dialer{Timeout: o.Timeout}
 	if o.Header != nil {
 		d.Header = ws.HandshakeHeaderHTTP(o.Header)
 	}
@@ -130,7 +134,7 @@ func Handshake(addr string, o Dial) (*WS, Frame, error) {
 	if br != nil {
 		c.rd = io.MultiReader(br, conn)
 	}
-	f, err := c.Next(5 * time.Second)
+	f, err := c.Next(o.Timeout)
 	if err != nil {
 		conn.Close()
 		return nil, Frame{}, err
@@ -146,9 +150,14 @@ func (c *WS) Bind(t testing.TB) *WS {
 	return c
 }
 
-// Raw reads the next text frame's payload, answering pings.
+// Raw reads the next text frame's payload, answering pings. It waits
+// at most within; 0: as long as it takes.
 func (c *WS) Raw(within time.Duration) ([]byte, error) {
-	_ = c.Conn.SetReadDeadline(time.Now().Add(within))
+	var by time.Time
+	if within > 0 {
+		by = time.Now().Add(within)
+	}
+	_ = c.Conn.SetReadDeadline(by)
 	for {
 		msgs, err := wsutil.ReadServerMessage(c.rd, nil)
 		if err != nil {

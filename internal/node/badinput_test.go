@@ -1,8 +1,6 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/heraldrt/herald/internal/api"
+	"github.com/heraldrt/herald/internal/heraldtest"
 	"github.com/heraldrt/herald/internal/history"
 	"github.com/heraldrt/herald/internal/metrics"
 )

@@ -1,13 +1,13 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 func TestChannelIsolation(t *testing.T) {

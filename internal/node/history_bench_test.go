@@ -1,10 +1,10 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"fmt"
 	"testing"
+
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 // benchmarkResume measures a client resuming a channel over WebSocket:

@@ -1,8 +1,6 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/heraldtest"
 	"github.com/heraldrt/herald/internal/history"
 	"github.com/heraldrt/herald/internal/node"
 	"github.com/nats-io/nats-server/v2/server"

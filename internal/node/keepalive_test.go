@@ -1,8 +1,6 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 func TestKeepalive(t *testing.T) {

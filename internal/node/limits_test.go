@@ -1,8 +1,6 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldrt/herald/internal/heraldtest"
 	"github.com/heraldrt/herald/internal/history"
 )
 

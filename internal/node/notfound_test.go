@@ -1,13 +1,12 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 // TestWrongPathsAnswerWhatToUseInstead sends each role the requests meant

@@ -1,8 +1,6 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"encoding/json"
 	"log/slog"
 	"net"
@@ -12,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldrt/herald/internal/heraldtest"
 	"github.com/nats-io/nats-server/v2/server"
 )
 

@@ -1,13 +1,13 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"context"
 	"net"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 func TestGracefulShutdownTellsEveryClient(t *testing.T) {

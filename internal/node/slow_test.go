@@ -1,8 +1,6 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -10,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 func TestSlowConsumerIsCutOffOthersUnaffected(t *testing.T) {

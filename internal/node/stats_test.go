@@ -1,8 +1,6 @@
 package node_test
 
 import (
-	"github.com/heraldrt/herald/internal/heraldtest"
-
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -10,6 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldrt/herald/internal/config"
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 // TestDashboardStatsStayOffTheChannels has every node publish its stats
