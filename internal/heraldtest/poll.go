@@ -17,6 +17,7 @@ type PollResponse struct {
 		Offset    uint64          `json:"offset"`
 		Recovered *bool           `json:"recovered"`
 		Reason    string          `json:"reason"`
+		Op        string          `json:"op"` // notices: "unsubscribed"
 	} `json:"messages"`
 	Session    string `json:"session"`
 	Cursor     string `json:"cursor"`
@@ -25,7 +26,8 @@ type PollResponse struct {
 		Reconnect bool `json:"reconnect"`
 	} `json:"disconnect"`
 	Error *struct {
-		Code string `json:"code"`
+		Code   string `json:"code"`
+		Reason string `json:"reason"`
 	} `json:"error"`
 }
 

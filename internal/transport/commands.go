@@ -53,10 +53,12 @@ func (c *wsConn) auth(cmd *protocol.Command) {
 	first := c.acc.waiting()
 	id, err := c.s.verify(cmd.Token)
 	if err != nil {
-		c.reply(cmd.ID, err)
 		if first {
-			c.disconnect(protocol.Disconnect{Code: protocol.CloseUnauthorized, Reason: "unauthorized: " + err.Reason, Reconnect: false})
+			reply := wsFrame(protocol.AppendReply(nil, cmd.ID, err))
+			c.disconnectAfter(reply, protocol.Disconnect{Code: protocol.CloseUnauthorized, Reason: "unauthorized: " + err.Reason, Reconnect: false})
+			return
 		}
+		c.reply(cmd.ID, err)
 		return
 	}
 	was := c.acc.identity()

@@ -195,8 +195,16 @@ func (c *wsConn) keepalive() {
 // disconnect sends {"op":"disconnect"} and a close frame with d's code,
 // then closes the connection. Subscriptions are freed at once, without
 // waiting for the writer.
-func (c *wsConn) disconnect(d protocol.Disconnect) {
-	n, ok := c.out.close(wsFrame(protocol.AppendDisconnect(nil, d)), wsCloseFrame(d.Code, d.Reason))
+func (c *wsConn) disconnect(d protocol.Disconnect) { c.disconnectAfter(nil, d) }
+
+// disconnectAfter is disconnect with a last frame of the connection's own
+// (a reply) sent first; what else was queued is dropped.
+func (c *wsConn) disconnectAfter(last []byte, d protocol.Disconnect) {
+	final := [][]byte{wsFrame(protocol.AppendDisconnect(nil, d)), wsCloseFrame(d.Code, d.Reason)}
+	if last != nil {
+		final = append([][]byte{last}, final...)
+	}
+	n, ok := c.out.close(final...)
 	if !ok {
 		return
 	}
