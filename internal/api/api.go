@@ -41,9 +41,21 @@ type History interface {
 	Recent(ctx context.Context, channel string, after *uint64, limit int) (protocol.Position, []*hub.Message, error)
 }
 
+// Key scopes: what an API key may do. An admin key may do everything.
+const (
+	ScopePublish = "publish" // publish, broadcast and read history
+	ScopeAdmin   = "admin"   // every endpoint
+)
+
+// Key is an API key and its scope.
+type Key struct {
+	Secret string
+	Scope  string
+}
+
 // Options configure the API.
 type Options struct {
-	Key string // bearer key; empty: loopback clients only
+	Keys []Key // bearer keys; none: loopback clients only
 	// AllowedOrigins are the browser origins whose pages may call the API
 	// (--allowed-origins); empty: pages of the node's own host only.
 	AllowedOrigins   []string
@@ -85,9 +97,9 @@ func New(opts Options) *API {
 
 // Register adds the API endpoints to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.Handle("POST /api/publish", a.guard(a.publish))
-	mux.Handle("POST /api/broadcast", a.guard(a.broadcast))
-	mux.Handle("GET /api/history", a.guard(a.history))
+	mux.Handle("POST /api/publish", a.guard(ScopePublish, a.publish))
+	mux.Handle("POST /api/broadcast", a.guard(ScopePublish, a.broadcast))
+	mux.Handle("GET /api/history", a.guard(ScopePublish, a.history))
 	if a.opts.Ping {
 		mux.HandleFunc("POST /ping", a.ping)
 	}
@@ -109,10 +121,11 @@ func (a *API) Register(mux *http.ServeMux) {
 // body, read and bounded) and returns the JSON answer or an error.
 type handler func(r *http.Request, body []byte) ([]byte, *protocol.Error)
 
-// guard checks the caller, then runs h and writes its answer.
-func (a *API) guard(h handler) http.Handler {
+// guard checks the caller, whose key must have scope, then runs h and
+// writes its answer.
+func (a *API) guard(scope string, h handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if perr := a.authorize(r); perr != nil {
+		if perr := a.authorize(r, scope); perr != nil {
 			if perr.Code == protocol.CodeUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
 			}
@@ -149,18 +162,37 @@ func (a *API) guard(h handler) http.Handler {
 // page may call the API only from an allowed origin, so that a page on
 // another site, open in a browser on this machine, cannot use a keyless
 // API (nor reach it by DNS rebinding, which gives its own host name).
-func (a *API) authorize(r *http.Request) *protocol.Error {
-	if a.opts.Key == "" {
+func (a *API) authorize(r *http.Request, scope string) *protocol.Error {
+	if len(a.opts.Keys) == 0 {
 		if !fromLoopback(r) {
 			return protocol.NewError(protocol.CodeForbidden, "this node has no --api-key, so its API only answers loopback clients")
 		}
 		if !loopbackName(hostOf(r.Host)) {
 			return protocol.NewError(protocol.CodeForbidden, "this node has no --api-key, so its API only answers requests addressed to localhost, 127.0.0.1 or [::1], not "+strconv.Quote(r.Host))
 		}
-	} else if token, ok := protocol.BearerToken(r); !ok || subtle.ConstantTimeCompare([]byte(token), []byte(a.opts.Key)) != 1 {
-		return protocol.NewError(protocol.CodeUnauthorized, "missing or wrong API key (Authorization: Bearer <key>)")
+	} else {
+		token, _ := protocol.BearerToken(r)
+		has, ok := a.scopeOf(token)
+		if !ok {
+			return protocol.NewError(protocol.CodeUnauthorized, "missing or wrong API key (Authorization: Bearer <key>)")
+		}
+		if has != ScopeAdmin && has != scope {
+			return protocol.NewError(protocol.CodeForbidden, "this API key's scope is "+has+"; this endpoint needs a "+scope+" key")
+		}
 	}
 	return a.checkOrigin(r)
+}
+
+// scopeOf returns the scope of the key presented. Every configured key is
+// compared, in constant time, so that the time taken says nothing of
+// which matched or how much of one did.
+func (a *API) scopeOf(presented string) (scope string, ok bool) {
+	for _, k := range a.opts.Keys {
+		if subtle.ConstantTimeCompare([]byte(k.Secret), []byte(presented)) == 1 && presented != "" {
+			scope, ok = k.Scope, true
+		}
+	}
+	return scope, ok
 }
 
 // checkOrigin refuses a browser request from a page whose origin is not

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"crypto/subtle"
 	"fmt"
 	"net/url"
 	"strings"
@@ -64,17 +63,6 @@ func (c *Config) Keys() []APIKey {
 		}
 	}
 	return keys
-}
-
-// KeyScope returns the scope of the API key presented, comparing it with
-// every configured key in constant time; ok is false when none matches.
-func (c *Config) KeyScope(presented string) (scope string, ok bool) {
-	for _, k := range c.Keys() {
-		if subtle.ConstantTimeCompare([]byte(k.Key), []byte(presented)) == 1 {
-			scope, ok = k.Scope, true
-		}
-	}
-	return scope, ok
 }
 
 func (c *Config) validateAuth() []error {

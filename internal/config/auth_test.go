@@ -139,16 +139,12 @@ func TestLoadRefusesWeakOrMisplacedAuthOptions(t *testing.T) {
 
 func TestAPIKeyScopes(t *testing.T) {
 	clearEnv(t)
-	cfg, err := Load(flags(t, "--api-key", "root-key", "--api-keys", "publish:pub-key,admin:adm-key"), "")
+	cfg, err := Load(flags(t, "--api-key", "root-key", "--api-keys", "publish:pub-key,admin:adm:key"), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for key, want := range map[string]string{"root-key": ScopeAdmin, "pub-key": ScopePublish, "adm-key": ScopeAdmin} {
-		if scope, ok := cfg.KeyScope(key); !ok || scope != want {
-			t.Errorf("%s: %s %v", key, scope, ok)
-		}
-	}
-	if _, ok := cfg.KeyScope("pub-ke"); ok {
-		t.Error("a prefix of a key matched")
+	want := []APIKey{{"root-key", ScopeAdmin}, {"pub-key", ScopePublish}, {"adm:key", ScopeAdmin}}
+	if got := cfg.Keys(); len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("keys %+v, want %+v", got, want)
 	}
 }

@@ -200,7 +200,7 @@ func (n *Node) Start() error {
 	}
 	if cfg.ServesAPI() {
 		opts := api.Options{
-			Key: cfg.APIKey, AllowedOrigins: cfg.AllowedOrigins,
+			Keys: apiKeys(cfg), AllowedOrigins: cfg.AllowedOrigins,
 			MaxMessageBytes: cfg.MaxMessageBytes, MaxChannelLength: cfg.MaxChannelLength,
 			Publisher: router, Metrics: n.metrics, Logger: n.log, Ping: cfg.Ping,
 			MaxReplay: cfg.HistoryMaxReplay, Timeout: cfg.WriteTimeout,
@@ -300,7 +300,7 @@ func (n *Node) Start() error {
 	if slices.Contains(cfg.AllowedOrigins, "*") {
 		n.log.Warn("--allowed-origins '*': pages from any site may open client connections")
 	}
-	if cfg.ServesAPI() && cfg.APIKey == "" {
+	if cfg.ServesAPI() && len(cfg.Keys()) == 0 {
 		n.log.Warn("no --api-key set: the publish API answers loopback clients only")
 	}
 	return nil
@@ -433,4 +433,13 @@ func historyRules(rules []config.HistoryRule) string {
 		s[i] = r.String()
 	}
 	return strings.Join(s, " ")
+}
+
+// apiKeys are the API's keys from the config's.
+func apiKeys(cfg *config.Config) []api.Key {
+	var keys []api.Key
+	for _, k := range cfg.Keys() {
+		keys = append(keys, api.Key{Secret: k.Key, Scope: k.Scope})
+	}
+	return keys
 }
