@@ -16,6 +16,7 @@ import (
 const (
 	envURL    = "HERALD_URL"
 	envAPIKey = "HERALD_API_KEY"
+	envToken  = "HERALD_TOKEN" // a client token, for sub and publish --token
 )
 
 const defaultURL = "http://localhost:8080"

@@ -9,12 +9,16 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gobwas/ws/wsutil"
 	"github.com/spf13/cobra"
+
+	"github.com/heraldrt/herald/internal/protocol"
 )
 
 type publishOptions struct {
 	url      string
 	apiKey   string
+	token    string
 	channels []string
 	timeout  time.Duration
 	key      string
@@ -34,12 +38,18 @@ key is --api-key, else $HERALD_API_KEY. For a channel that keeps history the
 response is the message's position, {"epoch":"...","offset":N}; with
 --idempotency-key, a retry of the same publish answers the same position and
 is delivered once. On an error response, the server's error code and message
-are printed and the exit status is 1.`,
+are printed and the exit status is 1.
+
+With --token (or $HERALD_TOKEN), publish is a client publish instead: it goes
+over a WebSocket with that client token, as a browser's would, and the node's
+channel rules decide whether the user may publish there. It prints the
+server's reply.`,
 		Example: `  herald publish news '{"title":"Hello"}'
   herald publish news '"a plain string"'
   echo '{"n":1}' | herald publish news -
   herald publish --channels news,alerts '{"title":"Hello"}'
   herald publish --idempotency-key order-17 orders '{"id":17}'
+  herald publish --token "$(herald token --sub alice)" chat.lobby '"hi"'
   HERALD_URL=https://herald.example.com HERALD_API_KEY=secret herald publish news 42`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("channels") {
@@ -56,11 +66,16 @@ are printed and the exit status is 1.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.url = fromEnv(cmd, "url", o.url, envURL)
 			o.apiKey = fromEnv(cmd, "api-key", o.apiKey, envAPIKey)
+			o.token = fromEnv(cmd, "token", o.token, envToken)
+			if o.token != "" {
+				return clientPublish(cmd, o, args)
+			}
 			return publish(cmd, o, args)
 		},
 	}
 	addURLFlag(cmd, &o.url)
 	cmd.Flags().StringVar(&o.apiKey, "api-key", "", "API `key`, sent as 'Authorization: Bearer <key>' (env "+envAPIKey+")")
+	cmd.Flags().StringVar(&o.token, "token", "", "publish as a client with this client `token` (JWT), over a WebSocket, as the channel rules allow (env "+envToken+")")
 	cmd.Flags().StringSliceVar(&o.channels, "channels", nil, "publish to each of these comma-separated `channels` instead of one")
 	cmd.Flags().DurationVar(&o.timeout, "timeout", 10*time.Second, "give up on the request after this long")
 	cmd.Flags().StringVar(&o.key, "idempotency-key", "", "`key` that makes a retried publish count once (channels with history only; see docs/history.md)")
@@ -156,4 +171,58 @@ func readData(cmd *cobra.Command, arg string) (json.RawMessage, error) {
 		return nil, usagef("the data is not valid JSON (%v); to send a string, quote it: '\"hello\"'", err)
 	}
 	return data, nil
+}
+
+// clientPublish publishes as a client: over a WebSocket with o.token.
+func clientPublish(cmd *cobra.Command, o publishOptions, args []string) error {
+	if cmd.Flags().Changed("channels") || o.key != "" {
+		return usagef("--channels and --idempotency-key are for the publish API; a client (--token) publishes to one channel")
+	}
+	data, err := readData(cmd, args[1])
+	if err != nil {
+		return err
+	}
+	u, err := endpoint(o.url, "/ws", map[string]string{"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
+	defer cancel()
+	conn, r, err := dial(ctx, u, "", o.token)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	s := &session{ctx: ctx, conn: conn, rw: struct {
+		io.Reader
+		io.Writer
+	}{r, conn}, stderr: cmd.ErrOrStderr(), prefix: cmd.CommandPath()}
+	if _, f, err := s.read(); err != nil {
+		return s.end(err)
+	} else if f.Op == "disconnect" {
+		return s.disconnected(f)
+	}
+	msg, _ := json.Marshal(protocol.Command{ID: 1, Op: protocol.OpPublish, Channel: args[0], Data: data})
+	if err := wsutil.WriteClientText(conn, msg); err != nil {
+		return s.end(err)
+	}
+	for {
+		p, f, err := s.read()
+		if err != nil {
+			return s.end(err)
+		}
+		switch {
+		case f.Op == "disconnect":
+			return s.disconnected(f)
+		case f.Op == "reply" && f.ID == 1:
+			if f.Error != nil {
+				return s.end(f.Error)
+			}
+			_, err := cmd.OutOrStdout().Write(append(p, '\n'))
+			return s.end(err)
+		}
+	}
 }

@@ -72,7 +72,7 @@ with 'herald publish' and 'herald sub'.`,
 	}
 	root.SetVersionTemplate("herald {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newServeCmd(), newDemoCmd(), newPublishCmd(), newSubCmd(), newBenchCmd(), newVersionCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newPublishCmd(), newSubCmd(), newTokenCmd(), newBenchCmd(), newVersionCmd())
 	return root
 }
 

@@ -28,6 +28,7 @@ const (
 type subOptions struct {
 	url    string
 	origin string
+	token  string
 	rewind uint64
 }
 
@@ -49,10 +50,13 @@ the exit status is 0 if the node is shutting down (code 3001), else 1.
 With --rewind N, each channel that keeps history first replays its last N
 messages. Notices that messages could not be recovered go to standard error.
 
-The node is found at --url, else $HERALD_URL; sub connects to its /ws endpoint.`,
+The node is found at --url, else $HERALD_URL; sub connects to its /ws endpoint.
+On a node with tokens on, give the client token with --token, else
+$HERALD_TOKEN (mint one for a test with 'herald token').`,
 		Example: `  herald sub news
   herald sub news alerts | jq .data
   herald sub --rewind 10 news
+  herald sub --token "$(herald token --sub alice)" user.alice.inbox
   herald sub --url https://herald.example.com --origin https://app.example.com news`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -62,10 +66,12 @@ The node is found at --url, else $HERALD_URL; sub connects to its /ws endpoint.`
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.url = fromEnv(cmd, "url", o.url, envURL)
+			o.token = fromEnv(cmd, "token", o.token, envToken)
 			return subscribe(cmd, o, args)
 		},
 	}
 	addURLFlag(cmd, &o.url)
+	cmd.Flags().StringVar(&o.token, "token", "", "client `token` (JWT), sent as 'Authorization: Bearer <token>', for a node with tokens on (env "+envToken+")")
 	cmd.Flags().StringVar(&o.origin, "origin", "", "`origin` sent in the Origin header, as a browser would; default: none")
 	cmd.Flags().Uint64Var(&o.rewind, "rewind", 0, "first replay the last `N` messages of each channel that keeps history")
 	return cmd
@@ -87,7 +93,7 @@ func subscribe(cmd *cobra.Command, o subOptions, channels []string) error {
 	if err != nil {
 		return err
 	}
-	conn, r, err := dial(ctx, u, o.origin)
+	conn, r, err := dial(ctx, u, o.origin, o.token)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while connecting
@@ -120,9 +126,10 @@ func subscribe(cmd *cobra.Command, o subOptions, channels []string) error {
 	return s.run(channels)
 }
 
-// dial opens a WebSocket to u. The returned reader holds any frames the
-// server sent with its handshake response, then reads from the connection.
-func dial(ctx context.Context, u, origin string) (net.Conn, io.Reader, error) {
+// dial opens a WebSocket to u, with an Origin and a bearer token when
+// given. The returned reader holds any frames the server sent with its
+// handshake response, then reads from the connection.
+func dial(ctx context.Context, u, origin, token string) (net.Conn, io.Reader, error) {
 	var body []byte
 	d := ws.Dialer{
 		Timeout: dialTimeout,
@@ -133,9 +140,14 @@ func dial(ctx context.Context, u, origin string) (net.Conn, io.Reader, error) {
 			}
 		},
 	}
+	h := http.Header{}
 	if origin != "" {
-		d.Header = ws.HandshakeHeaderHTTP(http.Header{"Origin": {origin}})
+		h.Set("Origin", origin)
 	}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	d.Header = ws.HandshakeHeaderHTTP(h)
 	conn, br, _, err := d.Dial(ctx, u)
 	var status ws.StatusError
 	switch {

@@ -32,7 +32,12 @@ type Error struct {
 	Message string `json:"message"`
 }
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+func (e *Error) Error() string {
+	if e.Reason != "" {
+		return e.Code + " (" + e.Reason + "): " + e.Message
+	}
+	return e.Code + ": " + e.Message
+}
 
 // NewError is a shorthand for &Error{code, message}.
 func NewError(code, message string) *Error { return &Error{Code: code, Message: message} }
