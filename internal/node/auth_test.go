@@ -4,11 +4,17 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -545,4 +551,88 @@ func TestAnonymousClientsUseOnlyChannelsForAnyone(t *testing.T) {
 	if m := alice.Message(5 * time.Second); string(m.Data) != `"hello"` {
 		t.Fatalf("alice got %s", m.Data)
 	}
+}
+
+// TestAlgorithmConfusionIsRefused: against a node that verifies with an
+// RSA public key, a token "signed" with HS256 using that key's PEM bytes
+// as the secret, and an unsigned alg:none token, are both refused.
+func TestAlgorithmConfusionIsRefused(t *testing.T) {
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	path := filepath.Join(t.TempDir(), "rsa.pem")
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := authNode(t, "confusion", func(c *config.Config) {
+		c.TokenSecret = ""
+		c.TokenPublicKey = []string{path}
+	})
+	good, _ := auth.NewKeySigner(key)
+	if got := heraldtest.Refusal(t, "http://"+n.Addr()+"/poll?channel=news.a&timeout=0s&token="+heraldtest.TokenWith(t, good, auth.Claims{Sub: "alice"}), nil); got.Status != http.StatusOK {
+		t.Fatalf("a good RS256 token: %d %s", got.Status, got.Body)
+	}
+	forged := heraldtest.TokenWith(t, auth.NewHMACSigner(string(pemBytes)), auth.Claims{Sub: "mallory"})
+	enc := base64.RawURLEncoding.EncodeToString
+	none := enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc([]byte(`{"sub":"mallory","exp":9999999999}`)) + "."
+	for name, tok := range map[string]string{"HS256 with the public key": forged, "alg none": none} {
+		got := heraldtest.Refusal(t, "http://"+n.Addr()+"/sse?channel=news.a&token="+tok, nil)
+		if got.Status != http.StatusUnauthorized || got.Reason != auth.ReasonBadSignature {
+			t.Errorf("%s: %d %s", name, got.Status, got.Body)
+		}
+	}
+}
+
+// TestJWKSOutageKeepsConnectedClients: a node verifying with a JWKS keeps
+// its clients, and accepts tokens of keys it fetched before, while the
+// JWKS server is down.
+func TestJWKSOutageKeepsConnectedClients(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	jwk, _ := jwkset.NewJWKFromKey(&key.PublicKey, jwkset.JWKOptions{Metadata: jwkset.JWKMetadataOptions{KID: "k1", ALG: jwkset.AlgES256}})
+	body, _ := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{jwk.Marshal()}})
+	var mu sync.Mutex
+	down, fetches := false, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches++
+		if down {
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	n, logs := authNode(t, "jwks-down", func(c *config.Config) {
+		c.TokenSecret = ""
+		c.TokenJWKSURL = srv.URL
+		c.TokenJWKSRefresh = time.Second
+	})
+	signer, _ := auth.NewKeySigner(key)
+	signer.KeyID = "k1"
+	tok := heraldtest.TokenWith(t, signer, auth.Claims{Sub: "alice"})
+	var ws *heraldtest.WS
+	heraldtest.Eventually(t, 10*time.Second, "the first JWKS fetch", func() bool {
+		c, err := heraldtest.TryDialWSQuery(n.Addr(), "token="+tok, nil)
+		if err == nil {
+			ws = c.Bind(t)
+		}
+		return err == nil
+	})
+	ws.Subscribe("news.j")
+
+	mu.Lock()
+	down, seen := true, fetches
+	mu.Unlock()
+	heraldtest.Eventually(t, 10*time.Second, "two failed refreshes", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return fetches >= seen+2
+	})
+	heraldtest.MustPublish(t, n.Addr(), "news.j", `"still"`)
+	if m := ws.Message(5 * time.Second); string(m.Data) != `"still"` {
+		t.Fatalf("got %s", m.Data)
+	}
+	heraldtest.DialWSQuery(t, n.Addr(), "token="+tok, nil).Subscribe("news.j")
+	logs.WaitFor(t, "cannot fetch the token JWKS", 5*time.Second)
 }
