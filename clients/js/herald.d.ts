@@ -40,6 +40,20 @@ export interface ResponseLike {
 }
 
 export interface Options {
+  /**
+   * The connection token (a JWT from your backend) for a node with tokens
+   * on. WebSocket sends it in an auth command, long polling as a bearer
+   * header, SSE in the query (EventSource cannot send headers).
+   */
+  token?: string;
+  /**
+   * Gets a connection token: called before each connection and again
+   * shortly before the token's exp (a fifth of its life, at most 30 s);
+   * the fresh token is sent on the open WebSocket, carried by the next
+   * long poll, or reopens an SSE stream. Rejections are reported as errors
+   * and the connection retried after a backoff.
+   */
+  getToken?: () => Promise<string> | string;
   /** 'auto' (the default) tries WebSocket, then SSE, then long polling. */
   transport?: 'auto' | Transport;
   /** Reconnect backoff in ms; the first delay is minDelay to 2*minDelay. Default 500. */
@@ -53,12 +67,14 @@ export interface Options {
   /** Used instead of the global EventSource; null: there is none. */
   EventSource?: (new (url: string) => EventSourceLike) | null;
   /** Used instead of the global fetch; null: there is none. */
-  fetch?: ((url: string, init: { signal: any }) => Promise<ResponseLike>) | null;
+  fetch?: ((url: string, init: { signal: any; headers?: Record<string, string> }) => Promise<ResponseLike>) | null;
   /** A number in [0, 1), for the backoff jitter. Default Math.random. */
   random?: () => number;
   /** Timers, for tests. Default the global ones. */
   setTimeout?: (fn: () => void, ms: number) => unknown;
   clearTimeout?: (id: any) => void;
+  /** The wall clock in ms, to time token refreshes; for tests. Default Date.now. */
+  now?: () => number;
 }
 
 export interface StateEvent {
@@ -125,14 +141,39 @@ export interface DisconnectEvent {
   reconnect: boolean;
 }
 
-/** An error from the client or the server. */
-export interface HeraldError extends Error {
+/** Why a token was refused (docs/auth.md). */
+export type TokenReason =
+  | 'missing'
+  | 'malformed'
+  | 'bad_signature'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'unknown_key';
+
+/** Every error the client reports, from the client or the server. */
+export class HeraldError extends Error {
   /** The server's error code (`forbidden`, `session_expired`, ...), or the client's: `invalid_channel`, `unavailable`, `unsupported`. */
   code?: string;
+  /** For `unauthorized`: why the token was refused. */
+  reason?: TokenReason | (string & {});
   /** The channel of the command or subscription that failed. */
   channel?: string;
   /** The HTTP status of a refused long-poll request. */
   status?: number;
+}
+
+/** A token was missing or refused: code `unauthorized` (see reason) or `token_expired`. */
+export class UnauthorizedError extends HeraldError {}
+
+/** The channel rules refused a subscribe, publish or history read: code `forbidden`. */
+export class ForbiddenError extends HeraldError {}
+
+/** The server ended a subscription: its subscription token expired and no getToken could renew it. */
+export interface UnsubscribedEvent {
+  channel: string;
+  reason: 'token_expired' | (string & {});
 }
 
 export interface MessageMeta {
@@ -152,6 +193,13 @@ export interface SubscribeOptions {
   since?: Position;
   /** Replay the channel's last N messages first (WebSocket only; ignored on SSE and long polling). */
   rewind?: number;
+  /** A subscription token for a private channel the connection token does not cover. */
+  token?: string;
+  /**
+   * Gets a subscription token for the channel: called before each subscribe,
+   * and again when the server ends the subscription because its token expired.
+   */
+  getToken?: (channel: string) => Promise<string> | string;
 }
 
 export interface HistoryOptions {
@@ -188,6 +236,7 @@ export interface EventMap {
   recovery: RecoveryEvent;
   disconnect: DisconnectEvent;
   error: HeraldError;
+  unsubscribed: UnsubscribedEvent;
 }
 
 export interface HeraldClient {
@@ -207,7 +256,8 @@ export interface HeraldClient {
   /** Removes every handler of channel. */
   unsubscribe(channel: string): void;
   /**
-   * Publishes over the WebSocket (the node must allow it: --client-publish).
+   * Publishes over the WebSocket (the node's channel rules must allow it,
+   * or --client-publish; a refusal is a ForbiddenError).
    * Resolves on the server's reply; rejects with the server's code, with
    * `unavailable` when not connected, or `unsupported` on SSE and long polling.
    */

@@ -54,18 +54,54 @@ function goDuration(ms) {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${Math.round(ms)}ms`;
 }
 
-// heraldError makes an Error with the server's code (or the client's own,
-// see README.md) and any other fields given.
-function heraldError(message, code, fields = {}) {
-  return Object.assign(new Error(message), code ? { code } : {}, fields);
+// HeraldError is every error the client reports: code is the server's
+// error code (or the client's own, see README.md); reason, for
+// unauthorized, says why the token was refused.
+export class HeraldError extends Error {
+  name = 'HeraldError';
 }
 
-// httpError turns a refused HTTP request into an Error carrying the code of
-// the body {"error":{"code","message"}}, if any, and the status.
+/** UnauthorizedError: a token was missing or refused (code 'unauthorized' or 'token_expired'). */
+export class UnauthorizedError extends HeraldError {
+  name = 'UnauthorizedError';
+}
+
+/** ForbiddenError: the channel rules refused a subscribe, publish or history read. */
+export class ForbiddenError extends HeraldError {
+  name = 'ForbiddenError';
+}
+
+// heraldError makes an error of the class its code calls for, with the
+// code and any other fields given.
+function heraldError(message, code, fields = {}) {
+  const Class = code === 'unauthorized' || code === 'token_expired' ? UnauthorizedError : code === 'forbidden' ? ForbiddenError : HeraldError;
+  return Object.assign(new Class(message), code ? { code } : {}, fields);
+}
+
+// httpError turns a refused HTTP request into an error carrying the code
+// and reason of the body {"error":{"code","reason","message"}}, if any, and
+// the status.
 function httpError(status, body, url) {
   const e = body && typeof body === 'object' ? body.error : null;
-  return heraldError(`herald: ${url}: ${e?.message ?? `HTTP ${status}`}`, e?.code, { status });
+  const fields = typeof e?.reason === 'string' ? { status, reason: e.reason } : { status };
+  return heraldError(`herald: ${url}: ${e?.message ?? `HTTP ${status}`}`, e?.code, fields);
 }
+
+// tokenExpiry returns when a JWT expires (ms since the epoch), read from
+// its exp claim without checking it (the server does), or null.
+function tokenExpiry(token) {
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const exp = JSON.parse(globalThis.atob(part + '='.repeat((4 - (part.length % 4)) % 4))).exp;
+    return Number.isFinite(exp) ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+// A token from getToken is asked for again this long before it expires:
+// a fifth of its life, at most REFRESH_AHEAD and at least a second.
+const REFRESH_AHEAD = 30000;
 
 // isPosition tells whether p is a position: {epoch, offset}, an epoch of
 // letters and digits ("" before any message) and a non-negative integer.
@@ -146,6 +182,9 @@ class HeraldClient {
   #pollSession = null; // {id, key, channels}: the long-poll session to resume
   #positions = new Map(); // channel -> {epoch, offset}: the last message the client has
   #rewind = new Map(); // channel -> n: a rewind asked for and not yet answered (WebSocket)
+  #token = null; // the connection token in use
+  #refresh = null; // the pending token refresh
+  #grants = new Map(); // channel -> {token, getToken}: its subscription token
 
   constructor(urls, options) {
     this.#urls = (Array.isArray(urls) ? [...urls] : [urls]).map(String);
@@ -156,7 +195,12 @@ class HeraldClient {
     }
     const g = globalThis;
     const own = (name) => (o[name] === undefined ? g[name] : o[name]); // null: there is none
+    if (o.token !== undefined && typeof o.token !== 'string') throw new TypeError('herald: token must be a string');
+    if (o.getToken !== undefined && typeof o.getToken !== 'function') throw new TypeError('herald: getToken must be a function');
     this.#opts = {
+      token: o.token ?? null,
+      getToken: o.getToken ?? null,
+      now: o.now ?? (() => Date.now()),
       minDelay: o.minDelay,
       maxDelay: Math.max(o.minDelay, o.maxDelay),
       pollTimeout: o.pollTimeout,
@@ -180,8 +224,8 @@ class HeraldClient {
   get url() { return this.#urls[this.#urlIndex]; }
 
   /**
-   * on adds a listener of 'state', 'message', 'recovery', 'disconnect' or
-   * 'error'; it returns a function that removes it.
+   * on adds a listener of 'state', 'message', 'recovery', 'disconnect',
+   * 'unsubscribed' or 'error'; it returns a function that removes it.
    */
   on(event, fn) {
     if (typeof fn !== 'function') throw new TypeError('herald: on needs a function');
@@ -313,7 +357,9 @@ class HeraldClient {
   subscribe(channel, handler, options = {}) {
     checkChannel(channel);
     if (typeof handler !== 'function') throw new TypeError('herald: subscribe needs a handler function');
-    const { since, rewind } = options ?? {};
+    const { since, rewind, token, getToken } = options ?? {};
+    if (token !== undefined && typeof token !== 'string') throw new TypeError('herald: token must be a string');
+    if (getToken !== undefined && typeof getToken !== 'function') throw new TypeError('herald: getToken must be a function');
     if (since !== undefined && rewind !== undefined) {
       throw new TypeError('herald: subscribe takes since or rewind, not both');
     }
@@ -328,6 +374,7 @@ class HeraldClient {
     if (list) list.push(entry);
     else {
       this.#handlers.set(channel, [entry]);
+      if (token !== undefined || getToken) this.#grants.set(channel, { token: token ?? null, getToken: getToken ?? null });
       this.#positions.delete(channel);
       this.#rewind.delete(channel);
       if (since !== undefined) this.#positions.set(channel, { epoch: since.epoch, offset: since.offset });
@@ -348,6 +395,7 @@ class HeraldClient {
   /** unsubscribe drops every handler of channel. */
   unsubscribe(channel) {
     if (!this.#handlers.delete(channel)) return;
+    this.#grants.delete(channel);
     this.#positions.delete(channel);
     this.#rewind.delete(channel);
     this.#channelsChanged('unsubscribe', channel);
@@ -367,11 +415,117 @@ class HeraldClient {
   // #subscribeCommand sends a WebSocket subscribe, resuming from the
   // channel's position if it has one, or with the rewind asked for.
   #subscribeCommand(channel) {
+    const grant = this.#grants.get(channel);
+    if (grant?.getToken) {
+      const conn = this.#conn;
+      this.#grantToken(channel, grant).then(
+        () => this.#conn === conn && this.#handlers.has(channel) && this.#sendSubscribe(channel),
+        (err) => this.#report(err),
+      );
+      return;
+    }
+    this.#sendSubscribe(channel);
+  }
+
+  #sendSubscribe(channel) {
     const p = this.#positions.get(channel);
     const n = this.#rewind.get(channel);
     const since = p ? { epoch: p.epoch, offset: p.offset } : n ? { rewind: n } : undefined;
-    const command = since ? { op: 'subscribe', channel, since } : { op: 'subscribe', channel };
+    const command = { op: 'subscribe', channel };
+    if (since) command.since = since;
+    const token = this.#grants.get(channel)?.token;
+    if (token) command.token = token;
     this.#send(command, { op: 'subscribe', channel, since });
+  }
+
+  // #grantToken asks getToken of a channel's subscription for a token.
+  async #grantToken(channel, grant) {
+    const token = await grant.getToken(channel);
+    if (typeof token !== 'string' || token === '') {
+      throw heraldError(`herald: getToken of ${channel} gave no token`, 'unauthorized', { channel });
+    }
+    grant.token = token;
+    return token;
+  }
+
+  // #credentials gets the tokens a connection needs: the connection token
+  // (from getToken, when given) and the subscription tokens of the
+  // channels whose getToken was given. It arms the next refresh.
+  async #credentials() {
+    const o = this.#opts;
+    if (o.getToken) {
+      const token = await o.getToken();
+      if (typeof token !== 'string' || token === '') throw heraldError('herald: getToken gave no token', 'unauthorized');
+      this.#token = token;
+      this.#scheduleRefresh();
+    } else {
+      this.#token = o.token;
+    }
+    for (const [channel, grant] of this.#grants) {
+      if (grant.getToken && this.#handlers.has(channel)) await this.#grantToken(channel, grant);
+    }
+  }
+
+  // #scheduleRefresh arms the refresh of a token from getToken, shortly
+  // before it expires.
+  #scheduleRefresh() {
+    const o = this.#opts;
+    if (this.#refresh !== null) o.clearTimeout(this.#refresh);
+    this.#refresh = null;
+    const exp = tokenExpiry(this.#token);
+    if (exp === null || this.#closed) return;
+    const left = exp - o.now();
+    const delay = Math.max(1000, left - Math.min(REFRESH_AHEAD, left / 5));
+    this.#refresh = o.setTimeout(() => this.#refreshToken(), delay);
+  }
+
+  // #refreshToken gets a fresh token and hands it to the connection: a
+  // WebSocket sends auth; an SSE stream reopens with it; long polls carry
+  // it from their next request on.
+  async #refreshToken() {
+    this.#refresh = null;
+    if (this.#closed) return;
+    let token;
+    try {
+      token = await this.#opts.getToken();
+    } catch (err) {
+      this.#report(err instanceof Error ? err : heraldError(String(err), 'unauthorized'));
+      this.#refresh = this.#opts.setTimeout(() => this.#refreshToken(), this.#opts.minDelay);
+      return;
+    }
+    if (this.#closed || typeof token !== 'string' || token === '') return;
+    this.#token = token;
+    this.#scheduleRefresh();
+    const conn = this.#conn;
+    if (!conn?.established) return;
+    if (conn.transport === 'websocket') this.#send({ op: 'auth', token }, { op: 'auth' });
+    else if (conn.transport === 'sse' && this.#timer === null) {
+      this.#drop(conn);
+      this.#attempt();
+    }
+  }
+
+  // #grantEnded handles the server ending a subscription whose token
+  // expired: with a getToken, it subscribes again with a fresh token;
+  // without, the channel's handlers are dropped and 'unsubscribed' emitted.
+  #grantEnded(n) {
+    const channel = n?.channel;
+    if (typeof channel !== 'string' || !this.#handlers.has(channel)) return;
+    const grant = this.#grants.get(channel);
+    if (grant?.getToken) {
+      grant.token = null;
+      if (this.transport === 'websocket') this.#subscribeCommand(channel);
+      else if (this.#timer === null) {
+        const conn = this.#conn;
+        if (conn) this.#drop(conn);
+        this.#attempt();
+      }
+      return;
+    }
+    this.#handlers.delete(channel);
+    this.#grants.delete(channel);
+    this.#positions.delete(channel);
+    this.#emit('unsubscribed', { channel, reason: n.reason ?? '' });
   }
 
   // #subscribed handles a subscribe's successful reply. Without since, the
@@ -440,6 +594,8 @@ class HeraldClient {
     if (this.#closed) return;
     this.#closed = true;
     this.#cancelTimers();
+    if (this.#refresh !== null) this.#opts.clearTimeout(this.#refresh);
+    this.#refresh = null;
     if (this.#conn) this.#drop(this.#conn);
     this.#setState('closed');
   }
@@ -496,13 +652,25 @@ class HeraldClient {
     this.#conn = conn;
     this.#setState('connecting');
     if (this.#conn !== conn) return; // a 'state' listener closed the client
-    try {
-      if (transport === 'websocket') this.#openWebSocket(conn);
-      else if (transport === 'sse') this.#openSSE(conn);
-      else this.#openLongPoll(conn);
-    } catch (err) {
-      this.#lost(conn, err);
+    const open = () => {
+      if (this.#conn !== conn) return;
+      try {
+        if (transport === 'websocket') this.#openWebSocket(conn);
+        else if (transport === 'sse') this.#openSSE(conn);
+        else this.#openLongPoll(conn);
+      } catch (err) {
+        this.#lost(conn, err);
+      }
+    };
+    const asks = this.#opts.getToken || [...this.#grants.values()].some((g) => g.getToken);
+    if (!asks) {
+      this.#token = this.#opts.token;
+      open();
+      return;
     }
+    this.#credentials().then(open, (err) =>
+      this.#lost(conn, err instanceof Error ? err : heraldError(`herald: getToken failed: ${err}`, 'unauthorized')),
+    );
   }
 
   #available(transport) {
@@ -609,9 +777,15 @@ class HeraldClient {
     const msg = this.#parse(text, 'frame');
     switch (msg?.op) {
       case 'welcome':
-        conn.welcomed = true;
-        for (const channel of this.#handlers.keys()) this.#subscribeCommand(channel);
-        if (conn === this.#conn) this.#established(conn, msg.node);
+        if (this.#token) {
+          // Authenticate first; the connection is ready once auth is answered.
+          this.#send({ op: 'auth', token: this.#token }, { op: 'auth', resolve: () => this.#wsReady(conn, msg.node) });
+        } else {
+          this.#wsReady(conn, msg.node);
+        }
+        break;
+      case 'unsubscribed':
+        this.#grantEnded(msg);
         break;
       case 'message':
         this.#deliver(msg);
@@ -626,6 +800,15 @@ class HeraldClient {
         this.#serverDisconnect(conn, msg);
         break;
     }
+  }
+
+  // #wsReady subscribes every channel of a welcomed (and, with a token,
+  // authenticated) WebSocket, and marks it connected.
+  #wsReady(conn, node) {
+    if (conn !== this.#conn) return;
+    conn.welcomed = true;
+    for (const channel of this.#handlers.keys()) this.#subscribeCommand(channel);
+    if (conn === this.#conn) this.#established(conn, node);
   }
 
   // #send sends a command with a new id; pending says what to do with the reply.
@@ -653,7 +836,9 @@ class HeraldClient {
       return p?.resolve?.(msg);
     }
     const code = msg.error.code;
-    const err = heraldError(`herald: ${msg.error.message ?? code}`, code, p?.channel ? { channel: p.channel } : {});
+    const fields = p?.channel ? { channel: p.channel } : {};
+    if (typeof msg.error.reason === 'string') fields.reason = msg.error.reason;
+    const err = heraldError(`herald: ${msg.error.message ?? code}`, code, fields);
     const harmless =
       (p?.op === 'subscribe' && code === 'already_subscribed') || (p?.op === 'unsubscribe' && code === 'not_subscribed');
     if (p?.reject) p.reject(err);
@@ -678,7 +863,8 @@ class HeraldClient {
     const channels = [...this.#handlers.keys()];
     const cursor = formatCursor(channels, this.#positions);
     const resume = cursor === null ? '' : '&last_event_id=' + encodeURIComponent(cursor);
-    const es = new this.#opts.EventSource(endpoint(conn.url, '/sse?' + channelQuery(channels) + resume));
+    // EventSource cannot send headers: the tokens go in the query.
+    const es = new this.#opts.EventSource(endpoint(conn.url, '/sse?' + channelQuery(channels) + resume + this.#tokenQuery(channels, true)));
     let watchdog = null;
     let limit = 45000;
     let armed = false;
@@ -714,8 +900,21 @@ class HeraldClient {
       armed = true;
       alive();
     });
+    on('unsubscribed', (e) => this.#grantEnded(this.#parse(e.data, 'unsubscribed event')));
     on('disconnect', (e) => this.#serverDisconnect(conn, this.#parse(e.data, 'disconnect event')));
     on('error', () => this.#lost(conn, heraldError(`herald: event stream error on ${conn.url}`)));
+  }
+
+  // #tokenQuery is the query of the subscription tokens of channels and,
+  // with connection, of the connection token: '&sub_token=...&token=...'.
+  #tokenQuery(channels, connection) {
+    let q = '';
+    for (const channel of channels) {
+      const token = this.#grants.get(channel)?.token;
+      if (token) q += '&sub_token=' + encodeURIComponent(token);
+    }
+    if (connection && this.#token) q += '&token=' + encodeURIComponent(this.#token);
+    return q;
   }
 
   // ---- Long polling: GET /poll ----------------------------------------------
@@ -744,7 +943,7 @@ class HeraldClient {
       if (!session) {
         order = channels;
         const cursor = formatCursor(channels, this.#positions);
-        query = channelQuery(channels) + (cursor === null ? '' : '&cursor=' + encodeURIComponent(cursor));
+        query = channelQuery(channels) + (cursor === null ? '' : '&cursor=' + encodeURIComponent(cursor)) + this.#tokenQuery(channels, false);
       }
       const res = await this.#get(conn, `/poll?${query}&timeout=${goDuration(wait)}`, wait + POLL_GRACE);
       if (conn !== this.#conn) return;
@@ -761,6 +960,14 @@ class HeraldClient {
         this.#setState('connecting');
         continue;
       }
+      if (res.status === 401 || res.status === 403) {
+        // The token was refused or expired: with getToken, start again with
+        // a fresh one (after a backoff); without, there is nothing to retry.
+        this.#pollSession = null;
+        if (this.#opts.getToken) return this.#lost(conn, res.error);
+        this.#report(res.error);
+        return this.close();
+      }
       if (!res.body) return this.#lost(conn, res.error);
       const body = res.body;
       if (session) expired = 0;
@@ -772,7 +979,8 @@ class HeraldClient {
       let gap = false;
       for (const m of Array.isArray(body.messages) ? body.messages : []) {
         if (conn !== this.#conn) return;
-        if (m && typeof m === 'object' && !('data' in m) && 'recovered' in m) this.#recovery(m);
+        if (m && typeof m === 'object' && m.op === 'unsubscribed') this.#grantEnded(m);
+        else if (m && typeof m === 'object' && !('data' in m) && 'recovered' in m) this.#recovery(m);
         else if (this.#deliver(m, true) === 'gap') {
           gap = true;
           break;
@@ -809,7 +1017,9 @@ class HeraldClient {
       ac.abort();
     }, limit);
     try {
-      const res = await o.fetch(url, { signal: ac.signal });
+      const init = { signal: ac.signal };
+      if (this.#token) init.headers = { Authorization: 'Bearer ' + this.#token };
+      const res = await o.fetch(url, init);
       let body = null;
       try {
         body = await res.json();

@@ -174,6 +174,7 @@ export class FakeFetch {
       const req = {
         url,
         signal: init.signal,
+        headers: init.headers ?? {},
         aborted: false,
         params: new URL(url, 'http://x').searchParams,
         respond(status, body) {
@@ -229,4 +230,11 @@ export function env(urls = 'http://n1', options = {}) {
   client.on('state', (s) => states.push(s.state));
   client.on('error', (e) => errors.push(e));
   return { client, clock, net, events, states, errors, sockets: FakeWebSocket.all, streams: FakeEventSource.all };
+}
+
+// jwt makes an unsigned token whose payload is claims, as the client
+// reads it (it never checks signatures: the server does).
+export function jwt(claims) {
+  const enc = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  return `${enc({ alg: 'HS256', typ: 'JWT' })}.${enc(claims)}.signature`;
 }
