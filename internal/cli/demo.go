@@ -36,7 +36,14 @@ The channel updates keeps history (its last 1000 messages, for an hour), so
 every message shows its offset, and a client that reconnects, to its node or
 to the other one after its node stops, gets the messages it missed and shows
 "recovered". The api node's embedded NATS keeps that history in --data-dir,
-by default a temporary directory removed on exit.`,
+by default a temporary directory removed on exit.
+
+The gateways check tokens, as an application would run them: the api node
+mints them at POST /token for the demo's users (Client A is Alice, Client B is
+Bob) with a secret made for this run. Each user has an inbox, user.alice.inbox
+and user.bob.inbox, that only they may read; "Send to Bob" publishes a note to
+Bob's through the API, and only Bob's pane shows it. Clients without a token
+may still read updates (--allow-anonymous).`,
 		Example: `  herald demo
   herald demo --api-port 9080 --gateway-ports 5001,5002
   herald demo --data-dir ./demo-data`,
@@ -62,7 +69,8 @@ by default a temporary directory removed on exit.`,
 			fmt.Fprintf(out, "  Dashboard:  %s/\n", d.URL)
 			fmt.Fprintf(out, "  Gateways:   %s on %s, %s on %s\n", gws[0].Name, gws[0].Addr, gws[1].Name, gws[1].Addr)
 			fmt.Fprintf(out, "  History:    %s, kept in %s\n", strings.Join(d.History, " "), d.DataDir)
-			fmt.Fprintf(out, "  Publish:    curl -X POST %s/api/publish -H 'Content-Type: application/json' -d '{\"channel\":\"updates\",\"data\":{\"hello\":\"world\"}}'\n\n", d.URL)
+			fmt.Fprintf(out, "  Publish:    curl -X POST %s/api/publish -H 'Content-Type: application/json' -d '{\"channel\":\"updates\",\"data\":{\"hello\":\"world\"}}'\n", d.URL)
+			fmt.Fprintf(out, "  Users:      alice and bob; tokens at POST %s/token {\"user\":\"alice\"}, inboxes user.alice.inbox and user.bob.inbox\n\n", d.URL)
 			fmt.Fprintf(out, "Type \"stop 1\" to stop gateway node1 and watch its client move, \"start 1\" to start it\nagain, \"status\" to list them. Press Ctrl-C to stop everything.\n")
 			terminal(cmd.Context(), cmd.InOrStdin(), out, d)
 			fmt.Fprintf(out, "Stopping...\n")

@@ -525,3 +525,44 @@ func TestDemoPaneResumesWhenItsChoiceChanges(t *testing.T) {
 	}
 	contiguous(t, "A", a)
 }
+
+// inbox returns the senders of the notes a pane's inbox lists, newest
+// first.
+func inbox(t *testing.T, ctx context.Context, pane string) []string {
+	t.Helper()
+	from, err := page[[]string](ctx, fmt.Sprintf(`Array.from(document.querySelectorAll(%q)).map(li => li.dataset.from + ' on ' + li.dataset.channel)`, pane+" ul.inbox > li"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return from
+}
+
+// TestDemoInboxesReachOnlyTheirUser: on every transport, a note to Bob
+// shows in Bob's pane only, and a note to Alice in Alice's only, though
+// both panes hold tokens and connections to the same cluster.
+func TestDemoInboxesReachOnlyTheirUser(t *testing.T) {
+	d := startDemo(t)
+	ctx := browser(t)
+	for i, transport := range []string{"websocket", "sse", "longpoll"} {
+		t.Run(transport, func(t *testing.T) {
+			open(t, ctx, fmt.Sprintf("%s/demo?a=1&b=2&ta=%s&tb=%s", d.URL, transport, transport))
+			waitFor(t, ctx, 20*time.Second, "both panes connected, as Alice and Bob",
+				text("#client-a .state")+" === 'connected' && "+text("#client-b .state")+" === 'connected' && "+
+					text("#client-a h2")+".endsWith('Alice') && "+text("#client-b h2")+".endsWith('Bob')")
+			click(t, ctx, "#client-a button.send-note") // to Bob
+			waitFor(t, ctx, 20*time.Second, "the note in Bob's inbox", "document.querySelectorAll('#client-b ul.inbox > li').length === 1")
+			click(t, ctx, "#client-b button.send-note") // to Alice
+			waitFor(t, ctx, 20*time.Second, "the note in Alice's inbox", "document.querySelectorAll('#client-a ul.inbox > li').length === 1")
+			// A message on updates after both notes: once both panes have
+			// it, anything misdelivered would have arrived too.
+			callAPI(t, ctx, "#client-a", 1)
+			a, b := inbox(t, ctx, "#client-a"), inbox(t, ctx, "#client-b")
+			if len(a) != 1 || a[0] != "bob on user.alice.inbox" || len(b) != 1 || b[0] != "alice on user.bob.inbox" {
+				t.Fatalf("Alice's pane lists %q, Bob's %q; want only bob's note to Alice, and only alice's note to Bob", a, b)
+			}
+			if i == 0 {
+				screenshot(t, ctx)
+			}
+		})
+	}
+}

@@ -4,7 +4,9 @@
 // history, so a client that reconnects, to the same node or another one,
 // resumes where it left off. Each gateway can be stopped and started
 // again, from the pages (the api node serves /demo/nodes) or from the
-// terminal, to watch its clients move.
+// terminal, to watch its clients move. The gateways check tokens: the api
+// node mints them for the demo's two users at POST /token, as an
+// application's backend would, and each user has an inbox only they read.
 package demo
 
 import (
@@ -57,6 +59,7 @@ type Demo struct {
 
 	log     *slog.Logger
 	tempDir string // DataDir when the demo made it, for Stop to remove
+	secret  string // signs and verifies the demo users' tokens; this run only
 
 	mu       sync.Mutex // guards gateways and their running state
 	gateways [2]gateway
@@ -98,7 +101,7 @@ func Start(o Options) (*Demo, error) {
 		pageOrigins = append(pageOrigins, "http://"+net.JoinHostPort("127.0.0.1", port(apiAddr)))
 	}
 
-	d := &Demo{History: slices.Clone(o.History), DataDir: o.DataDir, log: o.Logger}
+	d := &Demo{History: slices.Clone(o.History), DataDir: o.DataDir, log: o.Logger, secret: newSecret()}
 	if d.DataDir == "" {
 		if d.DataDir, err = os.MkdirTemp("", "herald-demo-"); err != nil {
 			return nil, fmt.Errorf("demo: data directory: %w", err)
@@ -114,8 +117,9 @@ func Start(o Options) (*Demo, error) {
 	for _, g := range gwAddrs {
 		apiCfg.UIGateways = append(apiCfg.UIGateways, "http://"+net.JoinHostPort(browserHost, port(g)))
 	}
-	controls := d.controls()
-	if d.API, err = startNode(apiCfg, o.Logger, node.WithHandler("/demo/nodes", controls), node.WithHandler("/demo/nodes/", controls)); err != nil {
+	controls, users := d.controls(), d.users()
+	if d.API, err = startNode(apiCfg, o.Logger, node.WithHandler("/demo/nodes", controls), node.WithHandler("/demo/nodes/", controls),
+		node.WithHandler("/token", users), node.WithHandler("/demo/send", users)); err != nil {
 		d.removeTemp()
 		return nil, err
 	}
@@ -125,6 +129,11 @@ func Start(o Options) (*Demo, error) {
 		cfg.Role = config.RoleGateway
 		cfg.NATSURL = natsURL
 		cfg.AllowedOrigins = pageOrigins
+		// Tokens on, as an application would run it: anyone reads updates,
+		// each user's inbox is theirs alone (see users.go).
+		cfg.TokenSecret = d.secret
+		cfg.AllowAnonymous = true
+		cfg.Channels = demoRules
 		d.gateways[i] = gateway{cfg: cfg, url: apiCfg.UIGateways[i]}
 		if err := d.StartGateway(i + 1); err != nil {
 			d.Stop(context.Background())

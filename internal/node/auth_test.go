@@ -636,3 +636,29 @@ func TestJWKSOutageKeepsConnectedClients(t *testing.T) {
 	heraldtest.DialWSQuery(t, n.Addr(), "token="+tok, nil).Subscribe("news.j")
 	logs.WaitFor(t, "cannot fetch the token JWKS", 5*time.Second)
 }
+
+// TestLongPollPreflightLetsAllowedPagesSendATokenHeader: a browser that
+// sends its token as an Authorization header first asks with OPTIONS;
+// pages of allowed origins are let, others refused.
+func TestLongPollPreflightLetsAllowedPagesSendATokenHeader(t *testing.T) {
+	n, _ := authNode(t, "preflight", func(c *config.Config) { c.AllowedOrigins = []string{"https://app.example"} })
+	ask := func(origin string) *http.Response {
+		req, _ := http.NewRequest(http.MethodOptions, "http://"+n.Addr()+"/poll?channel=news.a", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "GET")
+		req.Header.Set("Access-Control-Request-Headers", "authorization")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	ok := ask("https://app.example")
+	if ok.StatusCode != http.StatusNoContent || ok.Header.Get("Access-Control-Allow-Origin") != "https://app.example" || ok.Header.Get("Access-Control-Allow-Headers") != "Authorization" {
+		t.Fatalf("allowed origin: %d %v", ok.StatusCode, ok.Header)
+	}
+	if bad := ask("https://evil.example"); bad.StatusCode != http.StatusForbidden || bad.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("other origin: %d %v", bad.StatusCode, bad.Header)
+	}
+}

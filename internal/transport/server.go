@@ -79,12 +79,28 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ws", s.serveWebSocket)
 	mux.HandleFunc("GET /sse", s.serveSSE)
 	mux.HandleFunc("GET /poll", s.servePoll)
+	mux.HandleFunc("OPTIONS /poll", s.preflight)
 	for _, path := range []string{"/ws", "/sse", "/poll"} {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", http.MethodGet)
 			writeError(w, protocol.NewError(protocol.CodeMethodNotAllowed, r.Method+" is not allowed here; use GET"))
 		})
 	}
+}
+
+// preflight answers a browser's CORS preflight of a long poll that sends
+// its token as an Authorization header, for pages of allowed origins.
+func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
+	if !protocol.OriginAllowed(r, s.cfg.AllowedOrigins) {
+		writeError(w, protocol.NewError(protocol.CodeForbidden, "origin "+r.Header.Get("Origin")+" is not allowed (see --allowed-origins)"))
+		return
+	}
+	allowCORS(w, r)
+	h := w.Header()
+	h.Set("Access-Control-Allow-Methods", http.MethodGet)
+	h.Set("Access-Control-Allow-Headers", "Authorization")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // Clients returns the number of live clients of all transports.

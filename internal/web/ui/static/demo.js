@@ -1,7 +1,10 @@
 // The demo: two clients, each with its own connection, subscribed to the
 // channel "updates". "Call API" makes the serving node publish one message.
 // When the channel keeps history, each message shows its position (offset
-// and epoch), and a pane shows how its client's last resume went.
+// and epoch), and a pane shows how its client's last resume went. Under
+// herald demo, the serving node also mints tokens (POST /token): client A
+// is Alice and client B is Bob, each with an inbox only they may read, and
+// "Send to ..." asks the demo's backend to publish a note to the other's.
 import { connect } from '/herald.js';
 import {
   TRANSPORTS, clientURLs, clock, demoControls, errorText, hostOf, loadConfig, noGatewaysText,
@@ -12,6 +15,21 @@ const CHANNEL = 'updates';
 const MAX_ROWS = 100;
 const DEFAULTS = { a: { node: 1, transport: 'websocket' }, b: { node: 2, transport: 'sse' } };
 const EPOCH_SHOWN = 4; // characters of an epoch shown in a message row
+const USERS = { a: 'alice', b: 'bob' };
+const inboxOf = (user) => `user.${user}.inbox`;
+const named = (user) => user[0].toUpperCase() + user.slice(1);
+
+/**
+ * fetchToken asks the serving node's demo backend for a user's token; it
+ * resolves to null where there is none (a node that is not herald demo).
+ */
+async function fetchToken(user) {
+  const res = await fetch('/token', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ user }) });
+  if (res.status === 404) return null;
+  const body = await res.json().catch(() => null);
+  if (!res.ok || typeof body?.token !== 'string') throw new Error(body?.error?.message ?? `token: HTTP ${res.status}`);
+  return body.token;
+}
 
 /** A Pane is one client: its selectors, its connection and its messages. */
 class Pane {
@@ -20,11 +38,16 @@ class Pane {
    * @param {'a'|'b'} key the pane's letter, as in the query (?a=1&ta=sse)
    * @param {string[]} urls the gateways' base URLs
    * @param {boolean} ping whether the serving node answers POST /ping
+   * @param {boolean} tokens whether the serving node mints the demo users' tokens
    */
-  constructor(root, key, urls, ping) {
+  constructor(root, key, urls, ping, tokens) {
     this.root = root;
     this.key = key;
     this.urls = urls;
+    this.tokens = tokens;
+    this.user = USERS[key];
+    this.other = key === 'a' ? USERS.b : USERS.a;
+    this.notes = 0;
     this.client = null;
     this.count = 0;
     this.nodeSelect = root.querySelector('select[name=node]');
@@ -61,6 +84,16 @@ class Pane {
       this.button.disabled = true;
       this.result.textContent = 'this node does not answer POST /ping';
     }
+    if (tokens) {
+      root.querySelector('h2').textContent += ` · ${named(this.user)}`;
+      root.querySelector('.inbox-box').hidden = false;
+      root.querySelector('.inbox-channel').textContent = inboxOf(this.user);
+      this.inbox = root.querySelector('ul.inbox');
+      this.inboxCount = root.querySelector('.inbox-count');
+      this.sendButton = root.querySelector('button.send-note');
+      this.sendResult = root.querySelector('.send-result');
+      this.sendButton.addEventListener('click', () => this.sendNote());
+    }
   }
 
   /** index is the chosen gateway's position in urls. */
@@ -88,7 +121,9 @@ class Pane {
     const chosen = this.urls[this.index];
     const urls = [chosen, ...this.urls.filter((_, i) => i !== this.index)];
     const transport = this.transportSelect.value;
-    const client = connect(urls, { transport });
+    const options = { transport };
+    if (this.tokens) options.getToken = () => fetchToken(this.user);
+    const client = connect(urls, options);
     this.client = client;
     this.detailEl.textContent = '';
     const mine = (fn) => (...args) => {
@@ -105,6 +140,7 @@ class Pane {
       if (ev.channel === CHANNEL) this.showRecovery(ev);
     }));
     client.subscribe(CHANNEL, mine((data, meta) => this.add(data, meta)), since ? { since } : {});
+    if (this.tokens) client.subscribe(inboxOf(this.user), mine((data, meta) => this.addNote(data, meta)));
     // The client starts on the next tick; until its first event, it is
     // about to connect.
     this.showState({ state: 'connecting', node: null, transport: client.transport, url: client.url });
@@ -186,6 +222,44 @@ class Pane {
     while (this.list.children.length > MAX_ROWS) this.list.lastElementChild.remove();
     this.count++;
     this.countEl.textContent = String(this.count);
+  }
+
+  /** addNote shows a note received on the user's inbox at the top of its list. */
+  addNote(data, meta) {
+    const obj = data !== null && typeof data === 'object' ? data : {};
+    const li = document.createElement('li');
+    li.dataset.from = typeof obj.from === 'string' ? obj.from : '';
+    li.dataset.channel = meta?.channel ?? '';
+    li.dataset.node = meta?.node ?? '';
+    li.append(
+      field('note', typeof obj.text === 'string' ? obj.text : JSON.stringify(data), 'note'),
+      field('received', clock(Date.now()), 'receive-time'),
+      field('via', meta?.node ?? '?', 'delivered-by'),
+    );
+    this.inbox.prepend(li);
+    while (this.inbox.children.length > MAX_ROWS) this.inbox.lastElementChild.remove();
+    this.notes++;
+    this.inboxCount.textContent = String(this.notes);
+  }
+
+  /** sendNote asks the demo's backend to publish a note to the other user's inbox. */
+  async sendNote() {
+    this.sendButton.disabled = true;
+    this.sendResult.textContent = 'sending…';
+    this.sendResult.classList.remove('error');
+    try {
+      const res = await fetch('/demo/send', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ from: this.user, to: this.other }),
+      });
+      const body = await res.json().catch(() => null);
+      if (!res.ok) throw new Error(body?.error?.message ?? `HTTP ${res.status}`);
+      this.sendResult.textContent = `published to ${body?.channel ?? inboxOf(this.other)} at ${clock(Date.now())}`;
+    } catch (err) {
+      this.sendResult.textContent = `failed: ${errorText(err)}`;
+      this.sendResult.classList.add('error');
+    } finally {
+      this.sendButton.disabled = false;
+    }
   }
 
   /** callAPI asks the serving node to publish one message to "updates". */
@@ -270,7 +344,13 @@ async function main() {
   if (urls.length === 1) {
     showNotice('Only one node takes client connections here, so both clients connect to it.');
   }
-  const panes = roots.map((root, i) => new Pane(root, i === 0 ? 'a' : 'b', urls, cfg.ping));
+  let tokens = false;
+  try {
+    tokens = (await fetchToken(USERS.a)) !== null;
+  } catch (err) {
+    showNotice(`cannot get the demo users' tokens: ${errorText(err)}`, 'error');
+  }
+  const panes = roots.map((root, i) => new Pane(root, i === 0 ? 'a' : 'b', urls, cfg.ping, tokens));
   for (const p of panes) p.connect();
   demoControls(document.getElementById('demo-controls'));
   // Close the connections when the page goes away; reopen them when it
