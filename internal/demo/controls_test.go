@@ -1,12 +1,15 @@
 package demo_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldrt/herald/internal/demo"
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 // TestControlsRefuseOtherSitesAndBadRequests calls the demo's gateway
@@ -65,5 +68,57 @@ func TestControlsRefuseOtherSitesAndBadRequests(t *testing.T) {
 	}
 	if d.Gateway(1) == nil {
 		t.Fatal("start 1 did not start node1")
+	}
+}
+
+// TestDemoBackendMintsTokensForItsUsersOnly: POST /token answers the
+// demo's users, with a token a gateway accepts for that user's inbox and
+// not the other's; other users, other sites and other methods are
+// refused; POST /demo/send publishes to the other user's inbox.
+func TestDemoBackendMintsTokensForItsUsersOnly(t *testing.T) {
+	d := startDemoWith(t, demo.Options{})
+	post := func(path, origin, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+d.API.Addr()+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	for _, tt := range []struct {
+		path, origin, body string
+		status             int
+	}{
+		{"/token", "", `{"user":"mallory"}`, http.StatusBadRequest},
+		{"/token", "https://evil.example", `{"user":"alice"}`, http.StatusForbidden},
+		{"/token", "", `not json`, http.StatusBadRequest},
+		{"/demo/send", "", `{"from":"alice","to":"mallory"}`, http.StatusBadRequest},
+	} {
+		if status, body := post(tt.path, tt.origin, tt.body); status != tt.status {
+			t.Errorf("POST %s %s (Origin %q): %d %s, want %d", tt.path, tt.body, tt.origin, status, body, tt.status)
+		}
+	}
+	status, body := post("/token", "", `{"user":"bob"}`)
+	var tok struct{ Token string }
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &tok) != nil || tok.Token == "" {
+		t.Fatalf("token for bob: %d %s", status, body)
+	}
+	gw := d.Gateway(1).Addr()
+	bob := heraldtest.DialWSQuery(t, gw, "token="+tok.Token, nil)
+	bob.Subscribe(demo.InboxOf("bob"))
+	if r := bob.Do("subscribe", `"channel":"user.alice.inbox"`); r.Error == nil || r.Error.Code != "forbidden" {
+		t.Fatalf("bob subscribing to alice's inbox: %+v", r.Error)
+	}
+	if status, body := post("/demo/send", "", `{"from":"alice","to":"bob"}`); status != http.StatusOK {
+		t.Fatalf("send: %d %s", status, body)
+	}
+	if m := bob.Message(5 * time.Second); m.Channel != "user.bob.inbox" || !strings.Contains(string(m.Data), `"from":"alice"`) {
+		t.Fatalf("bob got %+v", m)
 	}
 }
