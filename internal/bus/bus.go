@@ -16,7 +16,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/heraldrt/herald/internal/history"
 	"github.com/heraldrt/herald/internal/logs"
 	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/nats-io/nats-server/v2/server"
@@ -316,9 +315,6 @@ func (b *Bus) Publish(channel string, data []byte) error {
 // Connected reports whether the NATS connection is up.
 func (b *Bus) Connected() bool { return b.nc.IsConnected() }
 
-// Conn returns the NATS connection, for node-to-node requests.
-func (b *Bus) Conn() *nats.Conn { return b.nc }
-
 // JetStream returns the JetStream context of the connection.
 func (b *Bus) JetStream() (jetstream.JetStream, error) { return jetstream.New(b.nc) }
 
@@ -426,7 +422,7 @@ func (b *Bus) work(in <-chan *nats.Msg) {
 			}
 			var pos *protocol.Position
 			if len(m.Header) > 0 {
-				if p, ok := history.ParseHeaders(m.Header); ok {
+				if p, ok := ParsePosition(m.Header); ok {
 					pos = &p
 				}
 			}
@@ -488,10 +484,4 @@ func (b *Bus) WatchStats(f func(data []byte)) (stop func(), err error) {
 		return nil, fmt.Errorf("bus: watch stats: %w", err)
 	}
 	return func() { _ = sub.Unsubscribe() }, nil
-}
-
-// NodeSubject returns the subject on which node id answers requests of
-// one kind (such as forwarded long-polls).
-func (b *Bus) NodeSubject(what, id string) string {
-	return b.opts.Prefix + ".node." + id + "." + what
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/heraldtest"
-	"github.com/heraldrt/herald/internal/history"
 	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/nats-io/nats.go"
 )
@@ -151,14 +150,14 @@ func TestPositionFromHeaders(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send(`1`, map[string]string{history.HeaderEpoch: "k3Xw9QpLzA", history.HeaderOffset: "7"})
+	send(`1`, map[string]string{bus.HeaderEpoch: "k3Xw9QpLzA", bus.HeaderOffset: "7"})
 	send(`2`, nil)
 	send(`3`, map[string]string{"Other": "x"})
-	send(`4`, map[string]string{history.HeaderEpoch: "bad-epoch", history.HeaderOffset: "8"})
-	send(`5`, map[string]string{history.HeaderEpoch: "e", history.HeaderOffset: "0"})
-	send(`6`, map[string]string{history.HeaderEpoch: "e", history.HeaderOffset: "-1"})
-	send(`7`, map[string]string{history.HeaderOffset: "9"})
-	send(`8`, map[string]string{history.HeaderEpoch: "e", history.HeaderOffset: "18446744073709551615"})
+	send(`4`, map[string]string{bus.HeaderEpoch: "bad-epoch", bus.HeaderOffset: "8"})
+	send(`5`, map[string]string{bus.HeaderEpoch: "e", bus.HeaderOffset: "0"})
+	send(`6`, map[string]string{bus.HeaderEpoch: "e", bus.HeaderOffset: "-1"})
+	send(`7`, map[string]string{bus.HeaderOffset: "9"})
+	send(`8`, map[string]string{bus.HeaderEpoch: "e", bus.HeaderOffset: "18446744073709551615"})
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,13 @@
 //
 // Channels map to subjects "<prefix>.ch.<channel>"; package protocol's
 // channel rules keep every channel on exactly one subject with no
-// wildcard. Node-to-node requests use "<prefix>.node.<node id>.<what>".
+// wildcard. Node-to-node requests use "<prefix>.node.<node id>.<what>":
+// Serve, Request and Tell carry them (a long poll forwarded to the node
+// that holds its session is one), so that no other package needs a NATS
+// connection. A message of a channel with history carries its position
+// in the headers Herald-Epoch and Herald-Offset (SetPosition,
+// ParsePosition); package history stores such messages in the JetStream
+// that JetStream returns.
 //
 // Incoming messages are handed to a fixed set of workers, chosen by a hash
 // of the channel, so that one channel's messages stay in order while

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/nats-io/nats.go/jetstream"
@@ -217,7 +218,7 @@ func (s *Store) consume(ctx context.Context, st jetstream.Stream, subject string
 		got := 0
 		for m := range batch.Messages() {
 			got++
-			pos, ok := ParseHeaders(m.Headers())
+			pos, ok := bus.ParsePosition(m.Headers())
 			md, err := m.Metadata()
 			if !ok || err != nil {
 				return nil, fmt.Errorf("history: a message of %s has no valid position", subject)

@@ -16,17 +16,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/config"
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/protocol"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-)
-
-// Headers a stored message carries.
-const (
-	HeaderEpoch  = "Herald-Epoch"
-	HeaderOffset = "Herald-Offset"
 )
 
 // Errors of the store.
@@ -312,8 +307,7 @@ func (s *Store) publishOnce(ctx context.Context, r *rule, ch string, data []byte
 	}
 	m := nats.NewMsg(subject)
 	m.Data = data
-	m.Header.Set(HeaderEpoch, next.Epoch)
-	m.Header.Set(HeaderOffset, strconv.FormatUint(next.Offset, 10))
+	bus.SetPosition(m.Header, next)
 	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(t.seq, 10))
 	if key != "" {
 		m.Header.Set(jetstream.MsgIDHeader, dedupeID(ch, key))
@@ -418,21 +412,11 @@ func (s *Store) positionAt(ctx context.Context, st jetstream.Stream, seq uint64)
 
 // position reads a stored message's position from its headers.
 func position(m *jetstream.RawStreamMsg) (protocol.Position, error) {
-	pos, ok := ParseHeaders(m.Header)
+	pos, ok := bus.ParsePosition(m.Header)
 	if !ok {
-		return protocol.Position{}, fmt.Errorf("history: message %d of %s has no valid %s and %s headers", m.Sequence, m.Subject, HeaderEpoch, HeaderOffset)
+		return protocol.Position{}, fmt.Errorf("history: message %d of %s has no valid %s and %s headers", m.Sequence, m.Subject, bus.HeaderEpoch, bus.HeaderOffset)
 	}
 	return pos, nil
-}
-
-// ParseHeaders reads a position from message headers.
-func ParseHeaders(h nats.Header) (protocol.Position, bool) {
-	epoch := h.Get(HeaderEpoch)
-	off, err := strconv.ParseUint(h.Get(HeaderOffset), 10, 64)
-	if err != nil || off == 0 || epoch == "" || !protocol.ValidEpoch(epoch) {
-		return protocol.Position{}, false
-	}
-	return protocol.Position{Epoch: epoch, Offset: off}, true
 }
 
 // Last returns the position of channel's newest message, or the zero

@@ -185,7 +185,7 @@ func (n *Node) Start() error {
 		}
 		n.transports = transport.New(transport.Deps{
 			Config: cfg, NodeName: cfg.Name,
-			Hub: h, Publisher: router, NATS: b.Conn(), Subject: b.NodeSubject,
+			Hub: h, Publisher: router, Nodes: b,
 			Metrics: n.metrics, Logger: n.log,
 			Verifier: n.verifier, Rules: cfg.Rules(),
 		})

@@ -13,17 +13,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/metrics"
 	"github.com/heraldrt/herald/internal/protocol"
-	"github.com/nats-io/nats.go"
 )
 
 // Long-poll sessions live on the node that created them: it holds their
 // subscriptions and buffers messages between polls. A session id is
 // "<route>.<secret>": the route is a random token of the owning node (not
 // its name or id), so a poll that lands on another node is forwarded to
-// the owner over NATS (subject <prefix>.node.<route>.poll) and answered
+// the owner through the bus (a node-to-node "poll" request) and answered
 // there, with no sticky sessions; the secret is 128 bits from crypto/rand,
 // the only thing that grants access to the session. The owner finds a
 // session by a hash of its secret and compares the secret in constant
@@ -31,16 +31,15 @@ import (
 
 // polls is a node's set of long-poll sessions.
 type polls struct {
-	s        *Server
-	sub      *nats.Subscription
-	route    string // this node's part of its session ids
-	nodeJSON []byte // this node's name as a JSON string
-	perIP    *perIP // live sessions by client address
+	s         *Server
+	stopServe func() // ends answering forwarded polls
+	route     string // this node's part of its session ids
+	nodeJSON  []byte // this node's name as a JSON string
+	perIP     *perIP // live sessions by client address
 
 	mu       sync.Mutex
 	sessions map[[sha256.Size]byte]*session // by the hash of their secret; ended ones for a TTL
 	live     int                            // sessions not yet ended
-	wg       sync.WaitGroup                 // forwarded polls being served
 }
 
 // session is one long-poll client.
@@ -110,29 +109,25 @@ func newPolls(s *Server) *polls {
 }
 
 func (p *polls) start() error {
-	if p.s.NATS == nil {
+	if p.s.Nodes == nil {
 		return nil
 	}
-	sub, err := p.s.NATS.Subscribe(p.s.Subject("poll", p.route), func(m *nats.Msg) {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			p.serveForwarded(m)
-		}()
-	})
+	stop, err := p.s.Nodes.Serve(pollKind, p.route, p.serveForwarded)
 	if err != nil {
 		return err
 	}
-	p.sub = sub
+	p.stopServe = stop
 	return nil
 }
 
+// pollKind is the kind of node-to-node request a forwarded poll is.
+const pollKind = "poll"
+
 // stop ends forwarded-poll handling after every session was disconnected.
 func (p *polls) stop() {
-	if p.sub != nil {
-		_ = p.sub.Unsubscribe()
+	if p.stopServe != nil {
+		p.stopServe()
 	}
-	p.wg.Wait()
 }
 
 func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
@@ -299,48 +294,49 @@ func idToken(s string) bool {
 
 // forward sends a poll to the node that owns the session.
 func (p *polls) forward(ctx context.Context, owner, id, origin, token string, timeout time.Duration) (int, []byte) {
-	if p.s.NATS == nil {
+	if p.s.Nodes == nil {
 		return errorReply(expired())
 	}
 	req, _ := json.Marshal(pollRequest{Session: id, Origin: origin, Token: token, Timeout: timeout.Milliseconds()})
 	rctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 	defer cancel()
-	m, err := p.s.NATS.RequestWithContext(rctx, p.s.Subject("poll", owner), req)
+	answer, err := p.s.Nodes.Request(rctx, pollKind, owner, req)
 	switch {
-	case errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, bus.ErrNoResponder):
 		return errorReply(expired())
 	case err != nil && ctx.Err() != nil:
 		// The client went away: tell the owner, so that messages arriving
 		// now stay buffered for the client's next poll.
 		stop, _ := json.Marshal(pollRequest{Session: id, Origin: origin, Cancel: true})
-		_ = p.s.NATS.Publish(p.s.Subject("poll", owner), stop)
+		_ = p.s.Nodes.Tell(pollKind, owner, stop)
 		return errorReply(protocol.NewError(protocol.CodeUnavailable, "poll abandoned"))
 	case err != nil:
 		return errorReply(protocol.NewError(protocol.CodeUnavailable, "the node holding this session did not answer; poll again"))
 	}
 	var rep pollReply
-	if json.Unmarshal(m.Data, &rep) != nil || rep.Status == 0 {
+	if json.Unmarshal(answer, &rep) != nil || rep.Status == 0 {
 		return errorReply(protocol.NewError(protocol.CodeInternal, "bad answer from the node holding this session"))
 	}
 	return rep.Status, append(rep.Body, '\n') // json.Marshal compacted it
 }
 
-// serveForwarded answers a poll forwarded by another node.
-func (p *polls) serveForwarded(m *nats.Msg) {
+// serveForwarded answers a poll forwarded by another node; a cancel
+// needs no answer.
+func (p *polls) serveForwarded(data []byte) []byte {
 	var req pollRequest
 	var status int
 	var body []byte
-	if err := json.Unmarshal(m.Data, &req); err != nil {
+	if err := json.Unmarshal(data, &req); err != nil {
 		status, body = errorReply(protocol.NewError(protocol.CodeBadRequest, "bad forwarded poll"))
 	} else if req.Cancel {
 		p.stopPoll(req.Session, req.Origin)
-		return
+		return nil
 	} else {
 		timeout := min(time.Duration(req.Timeout)*time.Millisecond, p.s.cfg.PollMaxTimeout)
 		status, body = p.poll(context.Background(), req.Session, req.Origin, req.Token, timeout)
 	}
 	rep, _ := json.Marshal(pollReply{Status: status, Body: body})
-	_ = m.Respond(rep)
+	return rep
 }
 
 // stopPoll ends the poll in progress of a local session, if any.

@@ -8,11 +8,11 @@ import (
 	"time"
 
 	"github.com/heraldrt/herald/internal/auth"
+	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/config"
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/metrics"
 	"github.com/heraldrt/herald/internal/protocol"
-	"github.com/nats-io/nats.go"
 )
 
 // Publisher sends a message to a channel.
@@ -22,6 +22,21 @@ type Publisher interface {
 	Publish(ctx context.Context, channel string, data []byte, key string) (pos *protocol.Position, dup bool, err error)
 }
 
+// Nodes carries requests between nodes: a long poll that reaches a node
+// other than the one holding its session is forwarded there.
+type Nodes interface {
+	// Serve answers requests of kind what sent to this node (id) with h
+	// until stop; h returns the answer, or nil for a one-way message.
+	Serve(what, id string, h func(data []byte) []byte) (stop func(), err error)
+	// Request sends a request of kind what to node id and waits for the
+	// answer; bus.ErrNoResponder when no node serves it.
+	Request(ctx context.Context, what, id string, data []byte) ([]byte, error)
+	// Tell sends a one-way message of kind what to node id.
+	Tell(what, id string, data []byte) error
+}
+
+var _ Nodes = (*bus.Bus)(nil)
+
 // Deps are what the transports need from the node.
 type Deps struct {
 	Config    *config.Config
@@ -29,8 +44,7 @@ type Deps struct {
 	Hub       *hub.Hub
 	Publisher Publisher
 	History   HistoryReader // nil when no channel keeps history
-	NATS      *nats.Conn    // node-to-node long-poll requests
-	Subject   func(what string, nodeID string) string
+	Nodes     Nodes         // nil: no forwarding (a node alone, in tests)
 	Metrics   *metrics.Metrics
 	Logger    *slog.Logger
 	// Verifier checks client tokens; nil when tokens are off.
