@@ -2,10 +2,13 @@
 # The benchmark suite: starts local clusters, runs `herald bench` against
 # them, and writes docs/benchmarks.md from the results.
 #
-# Usage: scripts/bench.sh [herald|peers|all]
+# Usage: scripts/bench.sh [herald|peers|all|tokens]
 #   herald  (default) Herald only
 #   peers   Centrifugo only (installed into .tools/ with go install)
 #   all     both, side by side
+#   tokens  connect+subscribe without tokens, with HS256 and with ES256
+#           tokens, in turn (results in .tools/bench-tokens/; the figures
+#           go into scripts/benchdoc/notes.md by hand)
 #
 # Everything runs on loopback and stops by itself. Results (JSON) go to
 # .tools/bench/<target>/; docs/benchmarks.md is rewritten from every result
@@ -14,8 +17,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 what=${1:-herald}
-case $what in herald | peers | all) ;; *)
-	echo "usage: scripts/bench.sh [herald|peers|all]" >&2
+case $what in herald | peers | all | tokens) ;; *)
+	echo "usage: scripts/bench.sh [herald|peers|all|tokens]" >&2
 	exit 2
 	;;
 esac
@@ -162,6 +165,53 @@ suite_peers() {
 	stop_all
 }
 
+# suite_tokens measures what verifying a token adds to a connect: one
+# gateway without tokens, then one with an HMAC secret and an ECDSA public
+# key, taking 15,000 connections each way, three rounds in turn.
+suite_tokens() {
+	local out=$TOOLS/bench-tokens dir round
+	mkdir -p "$out"
+	dir=$(mktemp -d)
+	openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkcs8 -topk8 -nocrypt -out "$dir/es256.pem"
+	openssl ec -in "$dir/es256.pem" -pubout -out "$dir/es256.pub.pem" 2>/dev/null
+	local secret=bench-secret-bench-secret-bench-secret
+	local hs es
+	hs=$(HERALD_TOKEN_SECRET=$secret "$HERALD" token --sub bench --subscribe 'bench.>' --ttl 2h)
+	es=$("$HERALD" token --key "$dir/es256.pem" --sub bench --subscribe 'bench.>' --ttl 2h)
+	for round in 1 2 3; do
+		for mode in none hs256 es256; do
+			local extra=() token=()
+			case $mode in
+			hs256) token=(--token "$hs") ;;
+			es256) token=(--token "$es") ;;
+			esac
+			[ "$mode" != none ] && extra=(--token-public-key "$dir/es256.pub.pem")
+			HERALD_TOKEN_SECRET=$([ "$mode" != none ] && echo "$secret") "$HERALD" serve --name gw1 --role gateway \
+				--listen 127.0.0.1:14101 --log-level warn --stats-interval 0 --drain-timeout 1s "${extra[@]}" &
+			pids+=($!)
+			wait_http http://127.0.0.1:14101/readyz
+			say "tokens: round $round, $mode"
+			"$HERALD" bench connect --url http://127.0.0.1:14101 -n 15000 --channels 100 --pid "$!" "${token[@]}" --json \
+				>"$out/connect-$mode-$round.json"
+			stop_all
+			sleep 2
+		done
+	done
+	rm -rf "$dir"
+	say "server CPU per connect+subscribe (µs), by round:"
+	for mode in none hs256 es256; do
+		printf '  %-6s' "$mode" >&2
+		for round in 1 2 3; do
+			grep -o '"server_cpu_per_connection_us": *[0-9.]*' "$out/connect-$mode-$round.json" | cut -d: -f2 | tr -d ' \n' >&2; printf ' ' >&2
+		done
+		echo >&2
+	done
+}
+
+if [ "$what" = tokens ]; then
+	suite_tokens
+	exit 0
+fi
 [ "$what" != peers ] && suite_herald
 [ "$what" != herald ] && suite_peers
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldrt/herald/internal/auth"
 	"github.com/heraldrt/herald/internal/config"
 	"github.com/heraldrt/herald/internal/heraldtest"
 )
@@ -177,6 +178,35 @@ func TestConnect(t *testing.T) {
 		t.Fatalf("ramp %+v", r)
 	}
 	checkReport(t, rep, "200 connected, 0 failed", "handshake", "p50")
+}
+
+// TestConnectWithATokenOnEachTransport: against gateways with tokens on,
+// connections with a token that grants the bench channels subscribe on
+// WebSocket and SSE; without one, every WebSocket waits for an auth that
+// never comes and SSE streams are refused with 401.
+func TestConnectWithATokenOnEachTransport(t *testing.T) {
+	t.Parallel()
+	gws, _ := cluster(t, func(c *config.Config) {
+		c.TokenSecret = heraldtest.Secret
+		c.AuthTimeout = 300 * time.Millisecond
+	})
+	tok := heraldtest.Token(t, auth.Claims{Sub: "bench", Subscribe: []string{"bench.>"}})
+	for _, transport := range []string{WebSocket, SSE} {
+		rep, err := Connect(context.Background(), Options{URLs: gws, Conns: 50, Channels: 5, Transport: transport, Token: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Ramp.Connected != 50 || rep.Ramp.Failed != 0 {
+			t.Fatalf("%s with a token: ramp %+v", transport, rep.Ramp)
+		}
+	}
+	rep, err := Connect(context.Background(), Options{URLs: gws, Conns: 10, Channels: 5, Transport: SSE, HandshakeTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Ramp.Connected != 0 || rep.Ramp.Failures["http 401 unauthorized"] != 10 {
+		t.Fatalf("SSE without a token: ramp %+v", rep.Ramp)
+	}
 }
 
 // TestConnectCountsFailures loads a port nobody listens on.

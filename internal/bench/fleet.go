@@ -18,6 +18,7 @@ type job struct {
 	Transport        string        `json:"transport"`
 	URLs             []string      `json:"urls"`
 	AllowRemote      bool          `json:"allow_remote"`
+	Token            string        `json:"token,omitempty"` // a client token for every connection
 	Channels         int           `json:"channels"`
 	First            int           `json:"first"`
 	Count            int           `json:"count"`
@@ -217,9 +218,9 @@ func (f *fleet) open(ctx context.Context, i int, sem chan struct{}, dialing *syn
 	var c *conn
 	var err error
 	if f.job.Transport == SSE {
-		c, err = dialSSE(hctx, t, d, channelName(ch), &f.ctr)
+		c, err = dialSSE(hctx, t, d, channelName(ch), f.job.Token, &f.ctr)
 	} else {
-		c, err = dialWS(hctx, t, d, channelName(ch), &f.ctr, f.job.Protocol == Centrifugo)
+		c, err = dialWS(hctx, t, d, channelName(ch), f.job.Token, &f.ctr, f.job.Protocol == Centrifugo)
 	}
 	cancel()
 	<-sem

@@ -49,6 +49,9 @@ type Options struct {
 	// APIKey is sent as 'Authorization: Bearer <key>' when set; for
 	// Centrifugo as 'X-API-Key: <key>'.
 	APIKey string
+	// Token is a client token every connection presents, as
+	// 'Authorization: Bearer <token>' (Herald nodes with tokens on).
+	Token string
 	// AllowRemote permits targets that do not resolve to loopback
 	// addresses. Without it such a run is refused with ErrRemote: a load
 	// test is for machines you own.

@@ -51,6 +51,7 @@ func newRun(ctx context.Context, o Options, mode string) (*run, Options, error) 
 		Transport:        o.Transport,
 		URLs:             o.URLs,
 		AllowRemote:      o.AllowRemote,
+		Token:            o.Token,
 		Channels:         o.Channels,
 		Sources:          o.Sources,
 		RampConcurrency:  o.RampConcurrency,

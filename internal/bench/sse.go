@@ -28,7 +28,7 @@ const (
 // dialSSE opens an event stream from t through d for channel, with a
 // hand-written HTTP/1.1 request, and waits for the welcome event (which
 // the server sends once the subscription is made).
-func dialSSE(ctx context.Context, t *target, d *net.Dialer, channel string, ctr *counters) (*conn, error) {
+func dialSSE(ctx context.Context, t *target, d *net.Dialer, channel, token string, ctr *counters) (*conn, error) {
 	deadline, _ := ctx.Deadline()
 	nc, err := d.DialContext(ctx, "tcp", t.addr)
 	if err != nil {
@@ -37,8 +37,12 @@ func dialSSE(ctx context.Context, t *target, d *net.Dialer, channel string, ctr 
 	c, err := newConn(nc, ctr, true)
 	if err == nil {
 		_ = nc.SetWriteDeadline(deadline)
-		_, err = fmt.Fprintf(nc, "GET %s/sse?channel=%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nUser-Agent: herald-bench\r\n\r\n",
-			t.path, channel, t.host)
+		auth := ""
+		if token != "" {
+			auth = "Authorization: Bearer " + token + "\r\n"
+		}
+		_, err = fmt.Fprintf(nc, "GET %s/sse?channel=%s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\nUser-Agent: herald-bench\r\n%s\r\n",
+			t.path, channel, t.host, auth)
 	}
 	if err == nil {
 		err = c.await(deadline)

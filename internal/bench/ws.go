@@ -24,10 +24,10 @@ var (
 	wsDisconnect = []byte(`{"op":"disconnect"`)
 )
 
-// dialWS opens a WebSocket to t through d, subscribes to channel and
-// waits for the reply. With cf it speaks Centrifugo's protocol: it
-// connects, then subscribes (see centrifugo.go).
-func dialWS(ctx context.Context, t *target, d *net.Dialer, channel string, ctr *counters, cf bool) (*conn, error) {
+// dialWS opens a WebSocket to t through d, presenting token if any,
+// subscribes to channel and waits for the reply. With cf it speaks
+// Centrifugo's protocol: it connects, then subscribes (see centrifugo.go).
+func dialWS(ctx context.Context, t *target, d *net.Dialer, channel, token string, ctr *counters, cf bool) (*conn, error) {
 	deadline, _ := ctx.Deadline()
 	var refusal string
 	wd := ws.Dialer{
@@ -44,6 +44,9 @@ func dialWS(ctx context.Context, t *target, d *net.Dialer, channel string, ctr *
 				}
 			}
 		},
+	}
+	if token != "" {
+		wd.Header = ws.HandshakeHeaderHTTP(http.Header{"Authorization": {"Bearer " + token}})
 	}
 	path, first := "/ws", fmt.Appendf(nil, `{"id":1,"op":"subscribe","channel":%q}`, channel)
 	if cf {

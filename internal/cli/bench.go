@@ -66,7 +66,8 @@ the handshake rate, the time from dialing to the subscribe reply (WebSocket) or
 the welcome event (SSE), and the failures by reason; then close them all.`,
 		Example: `  herald bench connect --url http://127.0.0.1:8081,http://127.0.0.1:8082 -n 10000
   herald bench connect --transport sse -n 2000 --json
-  herald bench connect --protocol centrifugo --url http://127.0.0.1:8001 -n 10000`,
+  herald bench connect --protocol centrifugo --url http://127.0.0.1:8001 -n 10000
+  herald bench connect --token "$(herald token --sub bench --subscribe 'bench.>')" -n 10000`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, f, bench.Connect) },
 	}
@@ -199,6 +200,7 @@ func addConnFlags(cmd *cobra.Command, f *benchFlags) {
 	fl.DurationVar(&f.o.HandshakeTimeout, "handshake-timeout", 10*time.Second, "time allowed for one connection to subscribe")
 	fl.DurationVar(&f.o.RampTimeout, "ramp-timeout", 2*time.Minute, "time allowed for the whole ramp")
 	fl.IntVar(&f.o.Workers, "workers", 0, "worker processes to hold the connections (default: none unless the open-file limit needs them)")
+	fl.StringVar(&f.o.Token, "token", "", "client `token` every connection presents as 'Authorization: Bearer <token>', for nodes with tokens on (env "+envToken+"; mint one with herald token)")
 }
 
 // addAPIFlags defines the publish API flags.
@@ -221,6 +223,9 @@ func addPIDFlag(cmd *cobra.Command, f *benchFlags, usage string) {
 func runBench(cmd *cobra.Command, f *benchFlags, mode func(context.Context, bench.Options) (*bench.Report, error)) error {
 	if cmd.Flags().Lookup("api-key") != nil {
 		f.o.APIKey = fromEnv(cmd, "api-key", f.o.APIKey, envAPIKey)
+	}
+	if cmd.Flags().Lookup("token") != nil {
+		f.o.Token = fromEnv(cmd, "token", f.o.Token, envToken)
 	}
 	f.o.Progress = cmd.ErrOrStderr()
 	rep, err := mode(cmd.Context(), f.o)
