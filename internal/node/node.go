@@ -47,6 +47,14 @@ type Node struct {
 	stopStats  context.CancelFunc
 	pprof      *http.Server
 	verifier   *auth.Verifier // nil when tokens are off
+	store      *history.Store // nil when no channel keeps history
+	router     *history.Router
+	mux        *http.ServeMux
+	fds        budget
+	steps      []step // what Start starts, in order
+
+	historyRules []config.HistoryRule
+	storeDir     string // where the embedded JetStream keeps history; "" with an external NATS
 
 	extra    map[string]http.Handler // WithHandler's, by pattern
 	draining atomic.Bool
@@ -70,7 +78,10 @@ func WithHandler(pattern string, h http.Handler) Option {
 	}
 }
 
-// New prepares a node from a validated config.
+// New assembles a node from a config: it checks the config, works out
+// the node's descriptor budget, makes its metrics and its HTTP routes, and
+// lists the components its role needs, in the order Start starts them.
+// Nothing runs yet.
 func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -85,27 +96,74 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	for _, o := range opts {
 		o(n)
 	}
+	n.fds = newBudget(openFiles(), n.cfg.MaxConnections)
+	n.cfg.MaxConnections = n.fds.clients
+	n.historyRules = n.cfg.HistoryRules()
+	n.metrics = metrics.New(n.metricSources())
+
+	n.mux = http.NewServeMux()
+	n.mux.HandleFunc("GET /healthz", n.healthz)
+	n.mux.HandleFunc("GET /readyz", n.readyz)
+	n.mux.Handle("GET /metrics", n.metrics.Handler())
+	for pattern, h := range n.extra {
+		n.mux.Handle(pattern, h)
+	}
+	n.mux.HandleFunc("/", n.notFound)
+
+	n.steps = []step{{"NATS", n.startBus}}
+	if len(n.historyRules) > 0 {
+		n.steps = append(n.steps, step{"history", n.startHistory})
+	}
+	n.steps = append(n.steps, step{"hub", n.startHub})
+	if n.cfg.ServesClients() {
+		n.steps = append(n.steps, step{"client transports", n.startTransports})
+	}
+	if n.cfg.ServesAPI() {
+		n.steps = append(n.steps, step{"publish API", n.startAPI})
+	}
+	n.steps = append(n.steps, step{"web", n.startWeb}, step{"listener", n.listen}, step{"background tasks", n.startBackground})
 	return n, nil
 }
 
-// Start connects to NATS (starting the embedded server if there is one),
-// listens and serves. It returns once the node accepts connections.
+// step is one component of a node as Start starts it.
+type step struct {
+	name  string
+	start func() error
+}
+
+// Start runs the node's components in order: NATS (starting the embedded
+// server if there is one), history, the hub, the transports and API its
+// role serves, the listener and the background tasks. It returns once the
+// node accepts connections; if a component fails, what started is stopped.
 func (n *Node) Start() error {
+	for _, s := range n.steps {
+		if err := s.start(); err != nil {
+			if n.ln != nil {
+				n.ln.Close()
+			}
+			if n.bus != nil {
+				n.closeBus()
+			}
+			return err
+		}
+	}
+	n.logStart()
+	return nil
+}
+
+// startBus connects to NATS, starting the embedded server if there is one.
+func (n *Node) startBus() error {
 	cfg := &n.cfg
-	fds := newBudget(openFiles(), cfg.MaxConnections)
-	cfg.MaxConnections = fds.clients
-	var h *hub.Hub
-	var received func()
-	rules := cfg.HistoryRules()
 	storeDir := ""
-	if len(rules) > 0 && cfg.Embedded() {
+	if len(n.historyRules) > 0 && cfg.Embedded() {
 		storeDir = filepath.Join(cfg.DataDir, dirName(cfg.Name))
 	}
+	n.storeDir = storeDir
 	b, err := bus.Start(bus.Options{
 		Name: cfg.Name, ID: n.id, Prefix: cfg.SubjectPrefix, MaxData: cfg.MaxMessageBytes,
 		Handler: func(ch string, data []byte, pos *protocol.Position) {
-			if h.Publish(ch, data, pos) > 0 {
-				received()
+			if n.hub.Publish(ch, data, pos) > 0 {
+				n.metrics.Received.Inc()
 			}
 		},
 		StoreDir: storeDir,
@@ -113,7 +171,7 @@ func (n *Node) Start() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := n.bus.Sync(ctx); err == nil {
-				h.CatchUp(ctx)
+				n.hub.CatchUp(ctx)
 			}
 		},
 		URL: cfg.NATSURL, Creds: cfg.NATSCreds, NKey: cfg.NATSNKey,
@@ -126,105 +184,113 @@ func (n *Node) Start() error {
 	if err != nil {
 		return err
 	}
-	var store *history.Store
-	var hist hub.History
-	if len(rules) > 0 {
-		n.keepsHistory = true // not ready until its streams work
-		js, err := b.JetStream()
-		if err != nil {
-			n.closeBus()
-			return fmt.Errorf("history needs JetStream: %w", err)
-		}
-		store = history.New(history.Options{
-			JS: js, Prefix: cfg.SubjectPrefix, Rules: rules, DedupeWindow: cfg.IdempotencyWindow,
-			ExactReplicas: cfg.HistoryReplicas > 0,
-			Replicas: func() int {
-				if cfg.HistoryReplicas > 0 {
-					return cfg.HistoryReplicas
-				}
-				return b.Replicas()
-			},
-			Logger: n.log,
-		})
-		hist = store
+	n.bus = b
+	return nil
+}
+
+// startHistory makes the history store on the bus's JetStream. The node
+// is not ready until the store's streams work (see keepStreams).
+func (n *Node) startHistory() error {
+	cfg := &n.cfg
+	n.keepsHistory = true
+	js, err := n.bus.JetStream()
+	if err != nil {
+		return fmt.Errorf("history needs JetStream: %w", err)
 	}
-	h = hub.New(b, hist)
-	n.bus, n.hub = b, h
-	router := &history.Router{Bus: b, Store: store}
-	n.metrics = metrics.New(metrics.Sources{
-		Subscriptions: func() float64 { return float64(h.Subscriptions()) },
-		Channels:      func() float64 { return float64(h.Channels()) },
-		NATSConnected: func() float64 { return boolFloat(b.Connected()) },
-		NATSWatches:   func() float64 { return float64(b.Stats().Watches) },
-		NATSDropped:   func() float64 { s := b.Stats(); return float64(s.Invalid + s.SlowConsumers) },
-		Reconnects:    func() float64 { return float64(b.Stats().Reconnects) },
-		GapsFound:     func() float64 { found, _ := h.Gaps(); return float64(found) },
-		GapsLost:      func() float64 { _, lost := h.Gaps(); return float64(lost) },
+	n.store = history.New(history.Options{
+		JS: js, Prefix: cfg.SubjectPrefix, Rules: n.historyRules, DedupeWindow: cfg.IdempotencyWindow,
+		ExactReplicas: cfg.HistoryReplicas > 0,
+		Replicas: func() int {
+			if cfg.HistoryReplicas > 0 {
+				return cfg.HistoryReplicas
+			}
+			return n.bus.Replicas()
+		},
+		Logger: n.log,
 	})
-	received = n.metrics.Received.Inc
-	h.OnResume(func(rec protocol.Recovery, replayed int) {
+	return nil
+}
+
+// startHub makes the hub of local subscribers and the router publishes
+// go through.
+func (n *Node) startHub() error {
+	var hist hub.History
+	if n.store != nil {
+		hist = n.store
+	}
+	n.hub = hub.New(n.bus, hist)
+	n.router = &history.Router{Bus: n.bus, Store: n.store}
+	n.hub.OnResume(func(rec protocol.Recovery, replayed int) {
 		outcome := rec.Reason
 		if rec.Recovered {
 			outcome = "recovered"
 		}
 		n.metrics.Resumed(outcome, replayed)
 	})
+	return nil
+}
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", n.healthz)
-	mux.HandleFunc("GET /readyz", n.readyz)
-	mux.Handle("GET /metrics", n.metrics.Handler())
-	if cfg.ServesClients() {
-		if cfg.AuthOn() {
-			o := cfg.AuthOptions()
-			o.Logger = n.log
-			if n.verifier, err = auth.NewVerifier(o); err != nil {
-				n.closeBus()
-				return err
-			}
-		}
-		n.transports = transport.New(transport.Deps{
-			Config: cfg, NodeName: cfg.Name,
-			Hub: h, Publisher: router, Nodes: b,
-			Metrics: n.metrics, Logger: n.log,
-			Verifier: n.verifier, Rules: cfg.Rules(),
-		})
-		if err := n.transports.Start(); err != nil {
-			n.closeBus()
+// startTransports starts the client transports, and the token verifier
+// when tokens are on.
+func (n *Node) startTransports() error {
+	cfg := &n.cfg
+	if cfg.AuthOn() {
+		o := cfg.AuthOptions()
+		o.Logger = n.log
+		v, err := auth.NewVerifier(o)
+		if err != nil {
 			return err
 		}
-		if store != nil {
-			n.transports.History = store
-		}
-		n.transports.Register(mux)
+		n.verifier = v
 	}
-	if cfg.ServesAPI() {
-		opts := api.Options{
-			Keys: apiKeys(cfg), AllowedOrigins: cfg.AllowedOrigins,
-			MaxMessageBytes: cfg.MaxMessageBytes, MaxChannelLength: cfg.MaxChannelLength,
-			Publisher: router, Metrics: n.metrics, Logger: n.log, Ping: cfg.Ping,
-			MaxReplay: cfg.HistoryMaxReplay, Timeout: cfg.WriteTimeout,
-		}
-		if store != nil {
-			opts.History = store
-		}
-		api.New(opts).Register(mux)
+	n.transports = transport.New(transport.Deps{
+		Config: cfg, NodeName: cfg.Name,
+		Hub: n.hub, Publisher: n.router, Nodes: n.bus,
+		Metrics: n.metrics, Logger: n.log,
+		Verifier: n.verifier, Rules: cfg.Rules(),
+	})
+	if n.store != nil {
+		n.transports.History = n.store
 	}
-	n.registerWeb(mux)
-	for pattern, h := range n.extra {
-		mux.Handle(pattern, h)
+	if err := n.transports.Start(); err != nil {
+		return err
 	}
-	mux.HandleFunc("/", n.notFound)
+	n.transports.Register(n.mux)
+	return nil
+}
 
+// startAPI serves the publish API.
+func (n *Node) startAPI() error {
+	cfg := &n.cfg
+	opts := api.Options{
+		Keys: apiKeys(cfg), AllowedOrigins: cfg.AllowedOrigins,
+		MaxMessageBytes: cfg.MaxMessageBytes, MaxChannelLength: cfg.MaxChannelLength,
+		Publisher: n.router, Metrics: n.metrics, Logger: n.log, Ping: cfg.Ping,
+		MaxReplay: cfg.HistoryMaxReplay, Timeout: cfg.WriteTimeout,
+	}
+	if n.store != nil {
+		opts.History = n.store
+	}
+	api.New(opts).Register(n.mux)
+	return nil
+}
+
+// startWeb serves herald.js and, with --ui, the web UI.
+func (n *Node) startWeb() error {
+	n.registerWeb(n.mux)
+	return nil
+}
+
+// listen opens the listener, within the descriptor budget, and serves.
+func (n *Node) listen() error {
+	cfg := &n.cfg
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		n.closeBus()
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	if cfg.PprofListen != "" {
 		if n.pprof, err = n.startPprof(cfg.PprofListen); err != nil {
 			ln.Close()
-			n.closeBus()
 			return fmt.Errorf("pprof-listen on %s: %w", cfg.PprofListen, err)
 		}
 	}
@@ -232,11 +298,11 @@ func (n *Node) Start() error {
 	if n.transports != nil {
 		sockets = n.transports.Sockets
 	}
-	capped := &cappedListener{Listener: ln, limit: int64(fds.listen), taken: sockets, refused: func() { n.metrics.Refused("open-files") }}
+	capped := &cappedListener{Listener: ln, limit: int64(n.fds.listen), taken: sockets, refused: func() { n.metrics.Refused("open-files") }}
 	n.ln = capped
 	n.srv = &http.Server{
 		ConnState:         capped.track,
-		Handler:           mux,
+		Handler:           n.mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second, // SSE and long-poll set their own
@@ -246,15 +312,41 @@ func (n *Node) Start() error {
 	}
 	n.served = make(chan error, 1)
 	go func() { n.served <- n.srv.Serve(n.ln) }()
+	return nil
+}
+
+// startBackground starts the stats publisher and the history watchdog.
+func (n *Node) startBackground() error {
 	sctx, stop := context.WithCancel(context.Background())
 	n.stopStats = stop
-	if cfg.StatsInterval > 0 {
-		go n.publishStats(sctx, cfg.StatsInterval)
+	if n.cfg.StatsInterval > 0 {
+		go n.publishStats(sctx, n.cfg.StatsInterval)
 	}
-	if store != nil {
-		go n.keepStreams(sctx, store)
+	if n.store != nil {
+		go n.keepStreams(sctx, n.store)
 	}
+	return nil
+}
 
+// metricSources are the gauges the metrics read from the node's parts
+// when scraped (after Start).
+func (n *Node) metricSources() metrics.Sources {
+	return metrics.Sources{
+		Subscriptions: func() float64 { return float64(n.hub.Subscriptions()) },
+		Channels:      func() float64 { return float64(n.hub.Channels()) },
+		NATSConnected: func() float64 { return boolFloat(n.bus.Connected()) },
+		NATSWatches:   func() float64 { return float64(n.bus.Stats().Watches) },
+		NATSDropped:   func() float64 { s := n.bus.Stats(); return float64(s.Invalid + s.SlowConsumers) },
+		Reconnects:    func() float64 { return float64(n.bus.Stats().Reconnects) },
+		GapsFound:     func() float64 { found, _ := n.hub.Gaps(); return float64(found) },
+		GapsLost:      func() float64 { _, lost := n.hub.Gaps(); return float64(lost) },
+	}
+}
+
+// logStart says what the node runs with, and warns of risky settings.
+func (n *Node) logStart() {
+	cfg := &n.cfg
+	fds := n.fds
 	nats := "NATS at " + cfg.NATSURL
 	if cfg.Embedded() {
 		clients, cluster := "in-process only", "none"
@@ -266,7 +358,7 @@ func (n *Node) Start() error {
 		}
 		nats = fmt.Sprintf("embedded (clients: %s; cluster: %s)", clients, cluster)
 	}
-	n.log.Info("herald node started", "listen", ln.Addr().String(), "role", cfg.Role, "nats", nats)
+	n.log.Info("herald node started", "listen", n.ln.Addr().String(), "role", cfg.Role, "nats", nats)
 	if fds.files > 0 {
 		n.log.Info("connection limits", "max_connections", fds.clients, "open_files", fds.files,
 			"kept_for_nats_and_jetstream", fds.reserve, "kept_for_requests", fds.reserve)
@@ -280,12 +372,12 @@ func (n *Node) Start() error {
 			n.log.Warn("the embedded NATS server accepts unauthenticated connections here: keep this address on a private network", "flag", l.flag, "addr", l.addr)
 		}
 	}
-	if len(rules) > 0 {
-		where := storeDir
+	if len(n.historyRules) > 0 {
+		where := n.storeDir
 		if where == "" {
 			where = "JetStream of " + cfg.NATSURL
 		}
-		n.log.Info("keeping history", "rules", historyRules(rules), "store", where)
+		n.log.Info("keeping history", "rules", historyRules(n.historyRules), "store", where)
 	}
 	if cfg.ServesClients() {
 		mode := "off: every client may subscribe to any channel without a rule"
@@ -303,7 +395,6 @@ func (n *Node) Start() error {
 	if cfg.ServesAPI() && len(cfg.Keys()) == 0 {
 		n.log.Warn("no --api-key set: the publish API answers loopback clients only")
 	}
-	return nil
 }
 
 // Addr returns the address the node listens on.
