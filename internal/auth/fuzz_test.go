@@ -3,10 +3,11 @@ package auth
 import (
 	"encoding/base64"
 
-	"github.com/golang-jwt/jwt/v5"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldrt/herald/internal/protocol"
 )

@@ -7,10 +7,8 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -68,13 +66,9 @@ func NewKeySigner(key crypto.Signer) (*Signer, error) {
 // LoadSigner reads a PEM private key (PKCS#8, PKCS#1 or SEC 1) and signs
 // with it.
 func LoadSigner(path string) (*Signer, error) {
-	b, err := os.ReadFile(path)
+	block, err := readPEM(path)
 	if err != nil {
 		return nil, err
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, fmt.Errorf("%s holds no PEM block", path)
 	}
 	var key any
 	switch block.Type {

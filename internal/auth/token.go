@@ -494,13 +494,9 @@ func classify(err error) *Error {
 // LoadPublicKey reads a PEM public key (PKIX "PUBLIC KEY", PKCS#1 "RSA
 // PUBLIC KEY", or a certificate) of type RSA, ECDSA or Ed25519.
 func LoadPublicKey(path string) (any, error) {
-	b, err := os.ReadFile(path)
+	block, err := readPEM(path)
 	if err != nil {
 		return nil, fmt.Errorf("token-public-key: %w", err)
-	}
-	block, _ := pem.Decode(b)
-	if block == nil {
-		return nil, fmt.Errorf("token-public-key: %s holds no PEM block", path)
 	}
 	var key any
 	switch block.Type {
@@ -524,4 +520,17 @@ func LoadPublicKey(path string) (any, error) {
 		return key, nil
 	}
 	return nil, fmt.Errorf("token-public-key: %s holds a %T key; want RSA, ECDSA or Ed25519", path, key)
+}
+
+// readPEM reads the first PEM block of the file at path.
+func readPEM(path string) (*pem.Block, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("%s holds no PEM block", path)
+	}
+	return block, nil
 }

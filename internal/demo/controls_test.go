@@ -17,19 +17,8 @@ import (
 // (or a client sending no Origin) may stop a gateway.
 func TestControlsRefuseOtherSitesAndBadRequests(t *testing.T) {
 	d := startDemoWith(t, demo.Options{})
-	base := "http://" + d.API.Addr() + "/demo/nodes"
 	do := func(method, path, origin string) (int, string) {
-		req, _ := http.NewRequest(method, base+path, nil)
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		return call(t, d, method, "/demo/nodes"+path, origin, "")
 	}
 	for _, tt := range []struct {
 		method, path, origin string
@@ -78,18 +67,7 @@ func TestControlsRefuseOtherSitesAndBadRequests(t *testing.T) {
 func TestDemoBackendMintsTokensForItsUsersOnly(t *testing.T) {
 	d := startDemoWith(t, demo.Options{})
 	post := func(path, origin, body string) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, "http://"+d.API.Addr()+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, string(b)
+		return call(t, d, http.MethodPost, path, origin, body)
 	}
 	for _, tt := range []struct {
 		path, origin, body string
@@ -121,4 +99,24 @@ func TestDemoBackendMintsTokensForItsUsersOnly(t *testing.T) {
 	if m := bob.Message(5 * time.Second); m.Channel != "user.bob.inbox" || !strings.Contains(string(m.Data), `"from":"alice"`) {
 		t.Fatalf("bob got %+v", m)
 	}
+}
+
+// call sends a request to the demo's api node, with an Origin and a JSON
+// body when given, and returns the status and body of the answer.
+func call(t *testing.T, d *demo.Demo, method, path, origin, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, "http://"+d.API.Addr()+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }

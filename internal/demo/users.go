@@ -50,13 +50,7 @@ func newSecret() string {
 // Only the demo's own pages may ask (their Origin, or none, as curl sends).
 func (d *Demo) users() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			protocol.WriteHTTPError(w, protocol.NewError(protocol.CodeMethodNotAllowed, r.Method+" is not allowed here; use POST"))
-			return
-		}
-		if !protocol.OriginAllowed(r, nil) {
-			protocol.WriteHTTPError(w, protocol.NewError(protocol.CodeForbidden, "only the demo's own pages may ask"))
+		if !ownPagePOST(w, r) {
 			return
 		}
 		var req struct {

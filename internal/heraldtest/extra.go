@@ -117,6 +117,21 @@ type HTTPError struct {
 // the status and the error body's code and reason.
 func Refusal(t testing.TB, url string, hdr http.Header) HTTPError {
 	t.Helper()
+	status, b := GetWith(t, url, hdr)
+	var body struct {
+		Error struct {
+			Code   string `json:"code"`
+			Reason string `json:"reason"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(b, &body)
+	return HTTPError{Status: status, Code: body.Error.Code, Reason: body.Error.Reason, Body: string(b)}
+}
+
+// GetWith sends a GET with the headers hdr and returns the status and the
+// body (its first 1 MiB).
+func GetWith(t testing.TB, url string, hdr http.Header) (int, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -129,13 +144,6 @@ func Refusal(t testing.TB, url string, hdr http.Header) HTTPError {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	var body struct {
-		Error struct {
-			Code   string `json:"code"`
-			Reason string `json:"reason"`
-		} `json:"error"`
-	}
-	_ = json.Unmarshal(b, &body)
-	return HTTPError{Status: resp.StatusCode, Code: body.Error.Code, Reason: body.Error.Reason, Body: string(b)}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, b
 }

@@ -3,7 +3,6 @@ package heraldtest
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"testing"
 )
@@ -42,24 +41,12 @@ func Poll(t testing.TB, addr, query string) (int, PollResponse, []byte) {
 // the status and body.
 func PollWith(t testing.TB, addr, query string, hdr http.Header) (int, PollResponse, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/poll?"+query, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("poll: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	status, b := GetWith(t, "http://"+addr+"/poll?"+query, hdr)
 	var pr PollResponse
 	if err := json.Unmarshal(b, &pr); err != nil {
 		t.Fatalf("poll body %q: %v", b, err)
 	}
-	return resp.StatusCode, pr, b
+	return status, pr, b
 }
 
 // EnvelopeData extracts the raw "data" bytes of {"channel":..,"data":..}

@@ -43,6 +43,7 @@ func TestCommandFloodIsRateLimitedOthersUnaffected(t *testing.T) {
 	for {
 		f, err := flood.Next(5 * time.Second)
 		if err != nil {
+			t.Logf("read ended: %v", err)
 			break
 		}
 		switch {

@@ -225,7 +225,20 @@ func (c *wsConn) closeNow() {
 
 // closeConn closes the socket, after taking it out of the poller so that
 // its descriptor number, once reused, is never mistaken for it.
-func (c *wsConn) closeConn() {
+func (c *wsConn) closeConn() { c.closeSocket(false) }
+
+// lingerTimeout bounds how long a socket the server closes after its
+// close frame waits for the client to finish, reading and dropping what
+// the client still sends.
+const lingerTimeout = 500 * time.Millisecond
+
+// closeSocket closes the socket. With linger (the server ends the
+// connection after its close frame) it first shuts its side down and
+// reads out what the client is still sending, until the client closes or
+// lingerTimeout passes: closing a socket with unread input makes the
+// kernel send a reset, and a reset can make the client lose the close
+// frame and the replies before it.
+func (c *wsConn) closeSocket(linger bool) {
 	c.closed.Do(func() {
 		c.mu.Lock()
 		fd, watched := c.fd, c.watched
@@ -234,10 +247,18 @@ func (c *wsConn) closeConn() {
 		if watched {
 			c.s.poller.remove(fd)
 		}
+		if tc, ok := c.conn.(*net.TCPConn); ok && linger {
+			_ = tc.CloseWrite()
+			_ = tc.SetReadDeadline(time.Now().Add(lingerTimeout))
+			_, _ = io.Copy(io.Discard, io.LimitReader(tc, lingerBytes))
+		}
 		c.conn.Close()
 		c.s.conns.hijack.Add(-1)
 	})
 }
+
+// lingerBytes bounds what a closing connection reads and drops.
+const lingerBytes = 1 << 20
 
 // release frees everything the connection holds in the node. It runs once
 // however many paths reach it.
@@ -287,7 +308,7 @@ func (c *wsConn) writeLoop() {
 			delivered.Add(float64(msgs))
 		}
 		if last {
-			c.closeConn()
+			c.closeSocket(true)
 			c.release()
 			return
 		}
