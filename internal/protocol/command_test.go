@@ -150,6 +150,7 @@ var commandCodes = map[string]bool{
 	protocol.CodeBadRequest:     true,
 	protocol.CodeUnknownOp:      true,
 	protocol.CodeInvalidChannel: true,
+	protocol.CodeUnauthorized:   true, // auth without a token
 }
 
 func FuzzDecodeCommand(f *testing.F) {
@@ -228,6 +229,10 @@ func FuzzDecodeCommand(f *testing.F) {
 		case protocol.OpPublish:
 			if cmd.Channel == "" || len(cmd.Data) == 0 {
 				t.Fatalf("DecodeCommand(%q) accepted publish without channel or data", frame)
+			}
+		case protocol.OpAuth:
+			if cmd.Token == "" {
+				t.Fatalf("DecodeCommand(%q) accepted auth without a token", frame)
 			}
 		default:
 			t.Fatalf("DecodeCommand(%q) accepted op %q", frame, cmd.Op)
