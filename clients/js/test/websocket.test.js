@@ -188,12 +188,12 @@ test('disconnect with reconnect:true emits disconnect and reconnects to the next
 
 test('disconnect with reconnect:false stops for good', () => {
   const t = connected(['http://n1', 'http://n2']);
-  t.ws.receive({ op: 'disconnect', code: 3501, reason: 'message too big', reconnect: false });
-  assert.deepEqual(t.events.find(([e]) => e === 'disconnect')[1], { code: 3501, reason: 'message too big', reconnect: false });
+  t.ws.receive({ op: 'disconnect', code: 3502, reason: 'message too big', reconnect: false });
+  assert.deepEqual(t.events.find(([e]) => e === 'disconnect')[1], { code: 3502, reason: 'message too big', reconnect: false });
   assert.equal(t.client.state, 'closed');
   assert.deepEqual(t.states, ['connecting', 'connected', 'closed']);
   assert.deepEqual(t.clock.pending(), []);
-  t.ws.serverClose(3501, 'message too big');
+  t.ws.serverClose(3502, 'message too big');
   t.client.subscribe('a', () => {});
   t.clock.advance(60000);
   assert.equal(t.sockets.length, 1);
