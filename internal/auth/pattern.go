@@ -98,12 +98,26 @@ func ValidUser(user string) bool {
 
 // covered reports whether any of the patterns (from a token's claims)
 // covers ch for user.
-func covered(patterns []string, ch, user string) bool {
-	for _, s := range patterns {
-		p, err := parsePattern(s)
-		if err == nil && p.matchFor(ch, user) {
+func covered(patterns []pattern, ch, user string) bool {
+	for i := range patterns {
+		if patterns[i].matchFor(ch, user) {
 			return true
 		}
 	}
 	return false
+}
+
+// compile parses the patterns of a claim; those that do not parse (the
+// verifier refuses such tokens) are left out.
+func compilePatterns(patterns []string) []pattern {
+	if len(patterns) == 0 {
+		return nil
+	}
+	out := make([]pattern, 0, len(patterns))
+	for _, s := range patterns {
+		if p, err := parsePattern(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }

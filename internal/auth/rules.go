@@ -169,11 +169,7 @@ func (r *Rules) Subscribe(id *Identity, ch string, granted bool) *protocol.Error
 	if ru != nil && ru.Subscribe != "" {
 		a = ru.Subscribe
 	}
-	var claim []string
-	if id != nil {
-		claim = id.Subscribe
-	}
-	return decide("subscribe to", a, id, ch, tok, claim, granted)
+	return decide("subscribe to", a, id, ch, tok, id.subscribePatterns(), granted)
 }
 
 // Publish decides whether a client with id may publish to ch.
@@ -186,11 +182,7 @@ func (r *Rules) Publish(id *Identity, ch string) *protocol.Error {
 	if ru != nil && ru.Publish != "" {
 		a = ru.Publish
 	}
-	var claim []string
-	if id != nil {
-		claim = id.Publish
-	}
-	return decide("publish to", a, id, ch, tok, claim, false)
+	return decide("publish to", a, id, ch, tok, id.publishPatterns(), false)
 }
 
 // ReadHistory decides whether id may read ch's past: resume, rewind and
@@ -213,16 +205,12 @@ func (r *Rules) ReadHistory(id *Identity, ch string, granted bool) *protocol.Err
 	case Nobody:
 		return protocol.NewError(protocol.CodeForbidden, "clients may not read the history of "+ch+" (see --client-history and the channel rules)")
 	}
-	var claim []string
-	if id != nil {
-		claim = id.Subscribe
-	}
-	return decide("read the history of", a, id, ch, tok, claim, granted)
+	return decide("read the history of", a, id, ch, tok, id.subscribePatterns(), granted)
 }
 
 // decide applies access level a to id's wish to act on ch. tok is ch's
 // token at the rule's {user}; claim the token's patterns for the act.
-func decide(act string, a Access, id *Identity, ch, tok string, claim []string, granted bool) *protocol.Error {
+func decide(act string, a Access, id *Identity, ch, tok string, claim []pattern, granted bool) *protocol.Error {
 	anon := id.Anonymous()
 	forbid := func(why string) *protocol.Error {
 		return protocol.NewError(protocol.CodeForbidden, "you may not "+act+" "+ch+": "+why)

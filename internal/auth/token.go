@@ -55,10 +55,34 @@ type Identity struct {
 	Publish   []string        // patterns the token grants client publish on
 	Channels  []string        // channels the connection is subscribed to as it connects
 	Expires   time.Time       // zero for anonymous clients
+
+	// The Subscribe and Publish patterns, parsed once by Verify (nil on
+	// an Identity made otherwise: they are parsed at each use then).
+	subscribe, publish []pattern
 }
 
 // Anonymous reports whether the identity has no user.
 func (id *Identity) Anonymous() bool { return id == nil || id.User == "" }
+
+func (id *Identity) subscribePatterns() []pattern {
+	switch {
+	case id == nil:
+		return nil
+	case id.subscribe != nil:
+		return id.subscribe
+	}
+	return compilePatterns(id.Subscribe)
+}
+
+func (id *Identity) publishPatterns() []pattern {
+	switch {
+	case id == nil:
+		return nil
+	case id.publish != nil:
+		return id.publish
+	}
+	return compilePatterns(id.Publish)
+}
 
 // Grant is a verified subscription token: User may subscribe to Channel
 // until Expires.
@@ -316,7 +340,10 @@ func (v *Verifier) Verify(token string) (*Identity, *Error) {
 			return nil, refuse(ReasonMalformed, "channels claim: "+err.Message)
 		}
 	}
-	id := &Identity{User: c.Subject, Subscribe: c.Subscribe, Publish: c.Publish, Channels: c.Channels, Expires: c.ExpiresAt.Time}
+	id := &Identity{
+		User: c.Subject, Subscribe: c.Subscribe, Publish: c.Publish, Channels: c.Channels, Expires: c.ExpiresAt.Time,
+		subscribe: compilePatterns(c.Subscribe), publish: compilePatterns(c.Publish),
+	}
 	if len(c.Info) > 0 && string(c.Info) != "null" {
 		id.Info = c.Info
 	}

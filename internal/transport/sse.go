@@ -40,17 +40,17 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(w, r) {
 		return
 	}
-	acc, chans, perr := s.streamAccess(r)
-	if perr != nil {
-		writeError(w, perr)
-		return
-	}
 	addr := clientAddr(r)
 	if _, perr := s.claim(addr); perr != nil {
 		writeError(w, perr)
 		return
 	}
 	defer s.release(addr)
+	acc, chans, perr := s.streamAccess(r)
+	if perr != nil {
+		writeError(w, perr)
+		return
+	}
 	rc := http.NewResponseController(w)
 	c := &sseConn{s: s, notify: make(chan struct{}, 1), quit: make(chan struct{}), rc: rc, acc: acc}
 	c.out = outbox{maxFrames: s.cfg.QueueMessages, maxBytes: s.cfg.QueueBytes, wake: c.wake}

@@ -73,15 +73,20 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		writeError(w, protocol.NewError(protocol.CodeBadRequest, "this endpoint speaks WebSocket: send a GET with Upgrade: websocket"))
 		return
 	}
-	// A bad token is refused before the upgrade, with a 401 a script can
-	// read; no token at all is let in to send auth.
-	acc, aerr := s.admitIdentity(r, true)
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
 	addr := clientAddr(r)
 	refusal, perr := s.claim(addr)
+	var acc *access
+	if perr == nil {
+		// A bad token is refused before the upgrade, with a 401 a script
+		// can read; no token at all is let in to send auth. A node with
+		// no room spends nothing on verifying tokens.
+		var aerr *protocol.Error
+		if acc, aerr = s.admitIdentity(r, true); aerr != nil {
+			s.release(addr)
+			writeError(w, aerr)
+			return
+		}
+	}
 	up := ws.HTTPUpgrader{Timeout: s.cfg.WriteTimeout}
 	conn, rw, _, err := up.Upgrade(r, w)
 	if conn != nil {
