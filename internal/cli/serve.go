@@ -30,8 +30,12 @@ comma-separated values in flags and the environment, and lists in files;
 separate rules with spaces in HERALD_HISTORY. Durations take a number and a
 unit: 500ms, 25s, 1m30s.
 
-Prefer the environment or the file for secrets (--api-key, --nats-password,
---nats-token): command lines are visible to other users of the machine.`,
+Channel rules (who may subscribe, publish and read history, per channel) go in
+the config file under channels:; see docs/auth.md.
+
+Prefer the environment or the file for secrets (--api-key, --api-keys,
+--token-secret, --nats-password, --nats-token): command lines are visible to
+other users of the machine.`,
 		Example: `  # One node with an embedded NATS server, on port 8080:
   herald serve
 
@@ -41,6 +45,10 @@ Prefer the environment or the file for secrets (--api-key, --nats-password,
   # Keep the last 1000 messages (up to a day old) of every chat channel, so
   # clients resume without loss (see docs/history.md):
   HERALD_DATA_DIR=/var/lib/herald herald serve --history 'chat.>=1000,24h'
+
+  # Require client tokens signed by your backend (HS256), with channel rules
+  # from a file (see docs/auth.md):
+  HERALD_TOKEN_SECRET=$(cat /etc/herald/token-secret) herald serve --config /etc/herald/herald.yaml
 
   # Use an external NATS cluster and a config file:
   herald serve --config /etc/herald/herald.yaml --nats-url nats://nats-1:4222,nats://nats-2:4222`,
@@ -53,7 +61,7 @@ Prefer the environment or the file for secrets (--api-key, --nats-password,
 
 // clientEnv lists HERALD_* variables read by the client commands rather than
 // by serve, so that serve does not warn about them.
-var clientEnv = []string{envURL}
+var clientEnv = []string{envURL, envToken}
 
 func runServe(cmd *cobra.Command, _ []string) error {
 	path, err := cmd.Flags().GetString(config.FileFlag)
