@@ -384,6 +384,22 @@ func TestSubscriptionTokens(t *testing.T) {
 	if r := sub("private.room", k.make(t, auth.Claims{Sub: "alice", Channel: "private.room", Expires: time.Now().Add(-time.Minute)})); r.Error == nil || r.Error.Reason != "expired" {
 		t.Errorf("expired subscription token: %+v", r.Error)
 	}
+	// The same refusals on SSE and long-poll, as ?sub_token=.
+	for _, c := range []struct {
+		grant  auth.Claims
+		status int
+	}{
+		{auth.Claims{Sub: "bob", Channel: "private.room"}, http.StatusForbidden},
+		{auth.Claims{Sub: "alice", Channel: "private.other"}, http.StatusForbidden},
+		{auth.Claims{Sub: "alice", Channel: "private.room", Expires: time.Now().Add(-time.Minute)}, http.StatusUnauthorized},
+	} {
+		q := "channel=private.room&timeout=0s&token=" + alice + "&sub_token=" + k.make(t, c.grant)
+		for _, path := range []string{"/sse", "/poll"} {
+			if got := heraldtest.Refusal(t, "http://"+addr+path+"?"+q, nil); got.Status != c.status {
+				t.Errorf("%s with a subscription token %+v: %d %s", path, c.grant, got.Status, got.Body)
+			}
+		}
+	}
 	soon := time.Now().Add(2 * time.Second)
 	if r := sub("private.room", k.make(t, auth.Claims{Sub: "alice", Channel: "private.room", Expires: soon})); r.Error != nil {
 		t.Fatalf("a good subscription token: %+v", r.Error)
