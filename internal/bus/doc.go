@@ -10,8 +10,9 @@
 // that holds its session is one), so that no other package needs a NATS
 // connection. A message of a channel with history carries its position
 // in the headers Herald-Epoch and Herald-Offset (SetPosition,
-// ParsePosition); package history stores such messages in the JetStream
-// that JetStream returns.
+// ParsePosition). Streams wraps JetStream for package history: streams,
+// conditional publishes and reads, in terms of positions and sequences.
+// No package but bus holds a NATS connection or a JetStream client.
 //
 // Incoming messages are handed to a fixed set of workers, chosen by a hash
 // of the channel, so that one channel's messages stay in order while

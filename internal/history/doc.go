@@ -1,5 +1,6 @@
 // Package history keeps channel history in NATS JetStream and hands it
-// back to resuming clients.
+// back to resuming clients. It reaches JetStream through bus.Streams,
+// which speaks of positions and sequences, not of NATS messages.
 //
 // Each --history rule has one stream, <PREFIX>_HISTORY_<hash>, storing the
 // subjects <prefix>.hist.<hash>.<channel>, with the rule's SIZE as its

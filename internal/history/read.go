@@ -4,17 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/protocol"
-	"github.com/nats-io/nats.go/jetstream"
 )
-
-// errCodeInsufficientResources is JetStream's answer when a stream asks
-// for more replicas than there are servers.
-const errCodeInsufficientResources = 10023
 
 // Offsets of one channel grow with stream sequence numbers, and every
 // message a channel keeps belongs to its current epoch (an epoch begins
@@ -38,7 +32,7 @@ func (s *Store) Read(ctx context.Context, ch, epoch string, after, upto uint64) 
 	}
 	subject := r.subject + ch
 	first, err := s.next(ctx, st, 1, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	if errors.Is(err, bus.ErrMsgNotFound) {
 		return nil, hub.ErrExpired // nothing kept
 	}
 	if err != nil {
@@ -71,7 +65,7 @@ func (s *Store) Recent(ctx context.Context, ch string, after *uint64, limit int)
 		return last.pos, nil, err
 	}
 	first, err := s.next(ctx, st, 1, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+	if errors.Is(err, bus.ErrMsgNotFound) {
 		return last.pos, nil, nil
 	}
 	if err != nil {
@@ -100,8 +94,8 @@ type stored struct {
 }
 
 // next reads the first message of subject at or after sequence seq.
-func (s *Store) next(ctx context.Context, st jetstream.Stream, seq uint64, subject string) (stored, error) {
-	m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+func (s *Store) next(ctx context.Context, st *bus.Stream, seq uint64, subject string) (stored, error) {
+	m, err := st.Get(ctx, seq, subject)
 	if err != nil {
 		return stored{}, err
 	}
@@ -109,13 +103,13 @@ func (s *Store) next(ctx context.Context, st jetstream.Stream, seq uint64, subje
 	if err != nil {
 		return stored{}, err
 	}
-	return stored{seq: m.Sequence, pos: pos, data: m.Data}, nil
+	return stored{seq: m.Seq, pos: pos, data: m.Data}, nil
 }
 
 // walk reads offsets after+1 to upto of subject, given its first kept
 // message (whose offset is at most after+1) and, when known (seq not 0),
 // its last.
-func (s *Store) walk(ctx context.Context, st jetstream.Stream, ch, subject string, first stored, last tip, after, upto uint64) ([]*hub.Message, error) {
+func (s *Store) walk(ctx context.Context, st *bus.Stream, ch, subject string, first stored, last tip, after, upto uint64) ([]*hub.Message, error) {
 	cur := first
 	if cur.pos.Offset <= after { // find the first wanted offset
 		if last.seq == 0 {
@@ -182,55 +176,19 @@ func (s *Store) walk(ctx context.Context, st jetstream.Stream, ch, subject strin
 // a consumer (one request for many messages) beats a request per message.
 const consumerReadMin = 16
 
-// consume reads up to n messages of subject from sequence seq on, through
-// a short-lived consumer of its own.
-func (s *Store) consume(ctx context.Context, st jetstream.Stream, subject string, seq uint64, n int) ([]stored, error) {
-	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		FilterSubject:     subject,
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       seq,
-		AckPolicy:         jetstream.AckNonePolicy,
-		MemoryStorage:     true,
-		Replicas:          1,
-		InactiveThreshold: 30 * time.Second,
-	})
+// consume reads up to n messages of subject from sequence seq on, in one
+// request.
+func (s *Store) consume(ctx context.Context, st *bus.Stream, subject string, seq uint64, n int) ([]stored, error) {
+	got, err := st.Fetch(ctx, subject, seq, n)
 	if err != nil {
 		return nil, fmt.Errorf("history: read %s: %w", subject, err)
 	}
-	defer func() {
-		name := cons.CachedInfo().Name
-		go func() { // tidy up off the caller's path; the server drops it anyway when idle
-			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = st.DeleteConsumer(dctx, name)
-		}()
-	}()
-	wait := 2 * time.Second
-	if d, ok := ctx.Deadline(); ok {
-		wait = max(10*time.Millisecond, min(wait, time.Until(d)))
-	}
-	out := make([]stored, 0, n)
-	for len(out) < n {
-		batch, err := cons.Fetch(n-len(out), jetstream.FetchMaxWait(wait))
-		if err != nil {
-			return nil, fmt.Errorf("history: read %s: %w", subject, err)
+	out := make([]stored, len(got))
+	for i, m := range got {
+		if !m.HasPos {
+			return nil, fmt.Errorf("history: a message of %s has no valid position", subject)
 		}
-		got := 0
-		for m := range batch.Messages() {
-			got++
-			pos, ok := bus.ParsePosition(m.Headers())
-			md, err := m.Metadata()
-			if !ok || err != nil {
-				return nil, fmt.Errorf("history: a message of %s has no valid position", subject)
-			}
-			out = append(out, stored{seq: md.Sequence.Stream, pos: pos, data: m.Data()})
-		}
-		if err := batch.Error(); err != nil {
-			return nil, fmt.Errorf("history: read %s: %w", subject, err)
-		}
-		if got == 0 {
-			break // nothing more is stored
-		}
+		out[i] = stored{seq: m.Seq, pos: m.Pos, data: m.Data}
 	}
 	return out, nil
 }

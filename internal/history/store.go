@@ -10,7 +10,6 @@ import (
 	"hash/maphash"
 	"log/slog"
 	mrand "math/rand/v2"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +19,6 @@ import (
 	"github.com/heraldrt/herald/internal/config"
 	"github.com/heraldrt/herald/internal/hub"
 	"github.com/heraldrt/herald/internal/protocol"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Errors of the store.
@@ -32,8 +29,8 @@ var (
 
 // Options configure a Store.
 type Options struct {
-	JS     jetstream.JetStream
-	Prefix string // the node's subject prefix
+	JS     *bus.Streams // the JetStream the streams live in
+	Prefix string       // the node's subject prefix
 	Rules  []config.HistoryRule
 	// Replicas returns how many copies each stream should have.
 	Replicas func() int
@@ -66,7 +63,7 @@ type rule struct {
 	subject string // "<prefix>.hist.<id>."; a channel's subject appends its name
 
 	mu     sync.Mutex
-	handle jetstream.Stream // nil until ensured
+	handle *bus.Stream // nil until ensured
 }
 
 // tip is a channel's last stored message: its stream sequence and position.
@@ -130,23 +127,21 @@ func (s *Store) rule(ch string) *rule {
 func (s *Store) Keeps(ch string) bool { return s.rule(ch) != nil }
 
 // config is the stream configuration of r.
-func (s *Store) config(r *rule, replicas int) jetstream.StreamConfig {
+func (s *Store) config(r *rule, replicas int) bus.StreamConfig {
 	dedupe := s.opts.DedupeWindow
 	if r.TTL > 0 && dedupe > r.TTL {
 		dedupe = r.TTL
 	}
-	return jetstream.StreamConfig{
+	return bus.StreamConfig{
 		Name:              r.stream,
 		Description:       "Herald history of the channels matching " + r.Pattern,
-		Subjects:          []string{r.subject + ">"},
+		Subjects:          r.subject + ">",
 		MaxMsgsPerSubject: int64(r.Size),
 		MaxAge:            r.TTL,
 		MaxBytes:          r.MaxBytes,
-		Storage:           jetstream.FileStorage,
 		Replicas:          replicas,
 		Duplicates:        dedupe,
-		Discard:           jetstream.DiscardOld,
-		RePublish:         &jetstream.RePublish{Source: r.subject + ">", Destination: s.opts.Prefix + ".ch.>"},
+		RepublishTo:       s.opts.Prefix + ".ch.>",
 		AllowRollup:       true, // for Probe, which keeps one message per node
 	}
 }
@@ -164,10 +159,8 @@ func (s *Store) Probe(ctx context.Context, node string) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	for _, r := range s.rules {
-		m := nats.NewMsg(r.subject + protocol.ReservedToken + ".probe." + node)
-		m.Data = []byte(`{}`)
-		m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-		if _, err := s.opts.JS.PublishMsg(ctx, m); err != nil {
+		probe := bus.Put{Subject: r.subject + protocol.ReservedToken + ".probe." + node, Data: []byte(`{}`), Rollup: true}
+		if _, _, err := s.opts.JS.Publish(ctx, probe); err != nil {
 			return fmt.Errorf("history: stream %s for %q cannot be written: %w", r.stream, r.Pattern, err)
 		}
 	}
@@ -189,14 +182,14 @@ func (s *Store) Ensure(ctx context.Context) error {
 // the rule's, and returns its handle. Replicas only grow, unless they are
 // set exactly: a node that sees fewer servers (its routes not up yet) must
 // not shrink a stream that others have replicated.
-func (s *Store) ensure(ctx context.Context, r *rule) (jetstream.Stream, error) {
+func (s *Store) ensure(ctx context.Context, r *rule) (*bus.Stream, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	want := max(1, s.opts.Replicas())
-	st, err := s.opts.JS.Stream(ctx, r.stream)
+	st, in, err := s.opts.JS.Stream(ctx, r.stream)
 	switch {
 	case err == nil:
-		have := st.CachedInfo().Config
+		have := in.Config
 		if !s.opts.ExactReplicas {
 			want = max(want, have.Replicas)
 		}
@@ -204,26 +197,26 @@ func (s *Store) ensure(ctx context.Context, r *rule) (jetstream.Stream, error) {
 		if sameSettings(have, cfg) {
 			break
 		}
-		st, err = s.opts.JS.UpdateStream(ctx, cfg)
-		if insufficient(err) && want > have.Replicas {
+		st, in, err = s.opts.JS.Update(ctx, cfg)
+		if errors.Is(err, bus.ErrInsufficientResources) && want > have.Replicas {
 			s.log.Warn("not enough JetStream servers for more history replicas; keeping the stream as it is", "stream", r.stream, "replicas", have.Replicas, "wanted", want)
-			st, err = s.opts.JS.UpdateStream(ctx, s.config(r, have.Replicas))
+			st, in, err = s.opts.JS.Update(ctx, s.config(r, have.Replicas))
 		}
-	case errors.Is(err, jetstream.ErrStreamNotFound):
-		st, err = s.opts.JS.CreateStream(ctx, s.config(r, want))
-		if insufficient(err) && want > 1 {
+	case errors.Is(err, bus.ErrStreamNotFound):
+		st, in, err = s.opts.JS.Create(ctx, s.config(r, want))
+		if errors.Is(err, bus.ErrInsufficientResources) && want > 1 {
 			s.log.Warn("not enough JetStream servers for replicated history; keeping one copy", "stream", r.stream, "replicas", want)
-			st, err = s.opts.JS.CreateStream(ctx, s.config(r, 1))
+			st, in, err = s.opts.JS.Create(ctx, s.config(r, 1))
 		}
 	}
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, bus.ErrJetStreamUnavailable):
 		return nil, fmt.Errorf("history: stream %s for %q: JetStream did not answer (is it enabled on the NATS server, and has its cluster a leader?): %w", r.stream, r.Pattern, err)
 	case err != nil:
 		return nil, fmt.Errorf("history: stream %s for %q: %w", r.stream, r.Pattern, err)
 	}
 	r.handle = st
-	if c := st.CachedInfo().Cluster; c != nil && c.Leader == "" {
+	if in.Leaderless {
 		// Made, but not usable until its replicas elect a leader.
 		return nil, fmt.Errorf("history: stream %s for %q has no leader yet", r.stream, r.Pattern)
 	}
@@ -232,20 +225,13 @@ func (s *Store) ensure(ctx context.Context, r *rule) (jetstream.Stream, error) {
 
 // sameSettings reports whether a stream already has the settings Herald
 // gives it.
-func sameSettings(have, want jetstream.StreamConfig) bool {
-	return slices.Equal(have.Subjects, want.Subjects) &&
-		have.MaxMsgsPerSubject == want.MaxMsgsPerSubject && have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes &&
-		have.Replicas == want.Replicas && have.Duplicates == want.Duplicates &&
-		have.RePublish != nil && *have.RePublish == *want.RePublish && have.AllowRollup == want.AllowRollup
-}
-
-func insufficient(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeInsufficientResources
+func sameSettings(have, want bus.StreamConfig) bool {
+	have.Name, have.Description = want.Name, want.Description
+	return have == want
 }
 
 // stream returns r's stream handle, ensuring it on first use.
-func (s *Store) stream(ctx context.Context, r *rule) (jetstream.Stream, error) {
+func (s *Store) stream(ctx context.Context, r *rule) (*bus.Stream, error) {
 	r.mu.Lock()
 	st := r.handle
 	r.mu.Unlock()
@@ -276,7 +262,7 @@ func (s *Store) Publish(ctx context.Context, ch string, data []byte, key string)
 		pos, dup, retry, err := s.publishOnce(actx, r, ch, data, key, attempt)
 		cancel()
 		switch {
-		case err != nil && key != "" && ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)):
+		case err != nil && key != "" && ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, bus.ErrTimeout)):
 			s.forget(ch) // the retry carries the same key: stored once at most
 		case err != nil:
 			return pos, false, err
@@ -305,24 +291,20 @@ func (s *Store) publishOnce(ctx context.Context, r *rule, ch string, data []byte
 	if t.seq == 0 { // nothing kept: a new epoch begins
 		next = protocol.Position{Epoch: NewEpoch(), Offset: 1}
 	}
-	m := nats.NewMsg(subject)
-	m.Data = data
-	bus.SetPosition(m.Header, next)
-	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(t.seq, 10))
+	put := bus.Put{Subject: subject, Data: data, Pos: &next, ExpectLastSeq: &t.seq}
 	if key != "" {
-		m.Header.Set(jetstream.MsgIDHeader, dedupeID(ch, key))
+		put.MsgID = dedupeID(ch, key)
 	}
-	ack, err := s.opts.JS.PublishMsg(ctx, m)
-	var apiErr *jetstream.APIError
+	seq, isDup, err := s.opts.JS.Publish(ctx, put)
 	switch {
-	case err == nil && ack.Duplicate:
+	case err == nil && isDup:
 		s.forget(ch)
-		pos, err := s.positionAt(ctx, st, ack.Sequence)
+		pos, err := s.positionAt(ctx, st, seq)
 		return pos, true, false, err
 	case err == nil:
-		s.setTip(ch, tip{seq: ack.Sequence, pos: next})
+		s.setTip(ch, tip{seq: seq, pos: next})
 		return next, false, false, nil
-	case errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant):
+	case errors.Is(err, bus.ErrWrongLastSequence):
 		// Another publisher took this offset: look again, after a short
 		// random pause once it keeps happening, so that contending
 		// publishers fall out of step.
@@ -336,7 +318,7 @@ func (s *Store) publishOnce(ctx context.Context, r *rule, ch string, data []byte
 			}
 		}
 		return pos, false, true, nil
-	case errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrNoResponders):
+	case errors.Is(err, bus.ErrNoStream), errors.Is(err, bus.ErrJetStreamUnavailable):
 		s.forget(ch) // the stream is gone (deleted, or never made): make it
 		r.mu.Lock()
 		r.handle = nil
@@ -390,33 +372,32 @@ func (s *Store) forget(ch string) {
 }
 
 // loadTip reads the last stored message of subject.
-func (s *Store) loadTip(ctx context.Context, st jetstream.Stream, subject string) (tip, error) {
-	m, err := st.GetLastMsgForSubject(ctx, subject)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
+func (s *Store) loadTip(ctx context.Context, st *bus.Stream, subject string) (tip, error) {
+	m, err := st.Last(ctx, subject)
+	if errors.Is(err, bus.ErrMsgNotFound) {
 		return tip{}, nil
 	}
 	if err != nil {
 		return tip{}, fmt.Errorf("history: read the last message of %s: %w", subject, err)
 	}
 	pos, err := position(m)
-	return tip{seq: m.Sequence, pos: pos}, err
+	return tip{seq: m.Seq, pos: pos}, err
 }
 
-func (s *Store) positionAt(ctx context.Context, st jetstream.Stream, seq uint64) (protocol.Position, error) {
-	m, err := st.GetMsg(ctx, seq)
+func (s *Store) positionAt(ctx context.Context, st *bus.Stream, seq uint64) (protocol.Position, error) {
+	m, err := st.Get(ctx, seq, "")
 	if err != nil {
 		return protocol.Position{}, fmt.Errorf("history: read message %d: %w", seq, err)
 	}
 	return position(m)
 }
 
-// position reads a stored message's position from its headers.
-func position(m *jetstream.RawStreamMsg) (protocol.Position, error) {
-	pos, ok := bus.ParsePosition(m.Header)
-	if !ok {
-		return protocol.Position{}, fmt.Errorf("history: message %d of %s has no valid %s and %s headers", m.Sequence, m.Subject, bus.HeaderEpoch, bus.HeaderOffset)
+// position is a stored message's position, from its headers.
+func position(m bus.Stored) (protocol.Position, error) {
+	if !m.HasPos {
+		return protocol.Position{}, fmt.Errorf("history: message %d of %s has no valid %s and %s headers", m.Seq, m.Subject, bus.HeaderEpoch, bus.HeaderOffset)
 	}
-	return pos, nil
+	return m.Pos, nil
 }
 
 // Last returns the position of channel's newest message, or the zero

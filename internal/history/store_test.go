@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldrt/herald/internal/bus"
 	"github.com/heraldrt/herald/internal/config"
 	"github.com/heraldrt/herald/internal/history"
 	"github.com/heraldrt/herald/internal/hub"
@@ -55,7 +56,7 @@ func newStore(t testing.TB, js jetstream.JetStream, rules ...string) *history.St
 		}
 		parsed = append(parsed, rule)
 	}
-	s := history.New(history.Options{JS: js, Prefix: "t", Rules: parsed, DedupeWindow: time.Minute, Replicas: func() int { return 1 }})
+	s := history.New(history.Options{JS: bus.NewStreams(js), Prefix: "t", Rules: parsed, DedupeWindow: time.Minute, Replicas: func() int { return 1 }})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.Ensure(ctx); err != nil {

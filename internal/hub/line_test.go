@@ -31,7 +31,7 @@ func lineHub(t *testing.T) (*hub.Hub, *history.Store) {
 		t.Fatal(err)
 	}
 	rule, _ := config.ParseHistoryRule("h.>=1000")
-	store := history.New(history.Options{JS: js, Prefix: "store", Rules: []config.HistoryRule{rule}, DedupeWindow: time.Minute, Replicas: func() int { return 1 }})
+	store := history.New(history.Options{JS: bus.NewStreams(js), Prefix: "store", Rules: []config.HistoryRule{rule}, DedupeWindow: time.Minute, Replicas: func() int { return 1 }})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := store.Ensure(ctx); err != nil {

@@ -64,7 +64,7 @@ func (n *Node) startBus() error {
 func (n *Node) startHistory() error {
 	cfg := &n.cfg
 	n.keepsHistory = true
-	js, err := n.bus.JetStream()
+	js, err := n.bus.Streams()
 	if err != nil {
 		return fmt.Errorf("history needs JetStream: %w", err)
 	}
