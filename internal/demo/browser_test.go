@@ -16,8 +16,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/gobwas/ws"
-
 	"github.com/heraldrt/herald/internal/demo"
+	"github.com/heraldrt/herald/internal/heraldtest"
 )
 
 // These tests drive the demo in a real headless Chromium (Debian's
@@ -276,6 +276,7 @@ func TestDemoBothPanesReceiveOverEveryTransport(t *testing.T) {
 			waitFor(t, ctx, 20*time.Second, "both panes connected to their nodes",
 				text("#client-a .state")+" === 'connected' && "+text("#client-b .state")+" === 'connected' && "+
 					text("#client-a .node")+" === 'node1' && "+text("#client-b .node")+" === 'node2'")
+			subscribed(t, d, transport)
 			const n = 3
 			for i := 1; i <= n; i++ {
 				callAPI(t, ctx, "#client-a", i)
@@ -549,6 +550,7 @@ func TestDemoInboxesReachOnlyTheirUser(t *testing.T) {
 			waitFor(t, ctx, 20*time.Second, "both panes connected, as Alice and Bob",
 				text("#client-a .state")+" === 'connected' && "+text("#client-b .state")+" === 'connected' && "+
 					text("#client-a h2")+".endsWith('Alice') && "+text("#client-b h2")+".endsWith('Bob')")
+			subscribed(t, d, transport)
 			click(t, ctx, "#client-a button.send-note") // to Bob
 			waitFor(t, ctx, 20*time.Second, "the note in Bob's inbox", "document.querySelectorAll('#client-b ul.inbox > li').length === 1")
 			click(t, ctx, "#client-b button.send-note") // to Alice
@@ -565,4 +567,26 @@ func TestDemoInboxesReachOnlyTheirUser(t *testing.T) {
 			}
 		})
 	}
+}
+
+// subscribed waits until each gateway holds one client of transport with
+// both its subscriptions (updates and its user's inbox) made. A pane says
+// "connected" as soon as the node welcomed it, before its subscribe
+// commands are answered; a message published in between would not reach
+// it.
+func subscribed(t *testing.T, d *demo.Demo, transport string) {
+	t.Helper()
+	heraldtest.Eventually(t, 20*time.Second, "each pane's subscriptions made", func() bool {
+		for n := 1; n <= 2; n++ {
+			g := d.Gateway(n)
+			if g == nil {
+				return false
+			}
+			conns := heraldtest.MetricText(g.Addr(), `herald_connections{transport="`+transport+`"}`)
+			if conns != "1" || heraldtest.MetricText(g.Addr(), "herald_subscriptions") != "2" {
+				return false
+			}
+		}
+		return true
+	})
 }
