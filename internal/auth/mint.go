@@ -91,9 +91,6 @@ func LoadSigner(path string) (*Signer, error) {
 	return NewKeySigner(s)
 }
 
-// Algorithm is the JWT alg the signer uses.
-func (s *Signer) Algorithm() string { return s.method.Alg() }
-
 // Sign returns the signed token for c.
 func (s *Signer) Sign(c Claims) (string, error) {
 	if c.Sub == "" {

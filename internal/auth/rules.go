@@ -139,24 +139,6 @@ func (r *Rules) find(ch string) (*rule, string) {
 	return nil, ""
 }
 
-// Spec returns the rule that applies to ch, if any.
-func (r *Rules) Spec(ch string) (RuleSpec, bool) {
-	ru, _ := r.find(ch)
-	if ru == nil {
-		return RuleSpec{}, false
-	}
-	return ru.RuleSpec, true
-}
-
-// Specs returns the rules in order.
-func (r *Rules) Specs() []RuleSpec {
-	out := make([]RuleSpec, len(r.rules))
-	for i := range r.rules {
-		out[i] = r.rules[i].RuleSpec
-	}
-	return out
-}
-
 // Subscribe decides whether id may subscribe to ch. granted says a
 // verified subscription token (or the connection token's channels claim)
 // names ch. A nil id is an anonymous client.

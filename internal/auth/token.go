@@ -39,9 +39,6 @@ const (
 	ReasonUnknownKey   = "unknown_key" // no configured key of the token's algorithm or kid
 )
 
-// Reasons lists every refusal reason, for metrics.
-var Reasons = []string{ReasonMissing, ReasonMalformed, ReasonBadSignature, ReasonExpired, ReasonNotYetValid, ReasonWrongIssuer, ReasonWrongAud, ReasonUnknownKey}
-
 // MaxInfoBytes is the largest "info" claim accepted, encoded: it is shown
 // to other clients (in presence), so it must stay small.
 const MaxInfoBytes = 1024

@@ -29,6 +29,12 @@ func (r HistoryRule) String() string {
 	if r.TTL > 0 {
 		s += "," + r.TTL.String()
 	}
+	if r.MaxBytes != DefaultHistoryMaxBytes {
+		if r.TTL == 0 {
+			s += ","
+		}
+		s += "," + strconv.FormatInt(r.MaxBytes, 10)
+	}
 	return s
 }
 

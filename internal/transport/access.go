@@ -264,17 +264,21 @@ func (s *Server) admitIdentity(r *http.Request, wait bool) (*access, *protocol.E
 	return a, nil
 }
 
-// grantFor verifies a subscription token for ch presented by the client
-// of a.
+// grantFor verifies a subscription token for ch ("": for the channel it
+// names) presented by the client of a.
 func (s *Server) grantFor(a *access, ch, token string) (*auth.Grant, *protocol.Error) {
 	g, err := s.Verifier.VerifyGrant(token)
 	if err != nil {
 		s.Metrics.AuthRefused(err.Reason)
 		return nil, err.Protocol()
 	}
-	if id := a.identity(); id.Anonymous() || !g.Covers(id.User, ch) {
+	want, why := ch, "the subscription token for "+ch+" is not for this connection's user and that channel"
+	if ch == "" { // any channel: the one the token names
+		want, why = g.Channel, "a sub_token is not for this connection's user"
+	}
+	if id := a.identity(); id.Anonymous() || !g.Covers(id.User, want) {
 		s.Metrics.Forbidden(protocol.OpSubscribe)
-		return nil, protocol.NewError(protocol.CodeForbidden, "the subscription token for "+ch+" is not for this connection's user and that channel")
+		return nil, protocol.NewError(protocol.CodeForbidden, why)
 	}
 	return g, nil
 }
@@ -335,14 +339,9 @@ func (s *Server) streamAccess(r *http.Request) (*access, []string, *protocol.Err
 	grants := map[string]*auth.Grant{}
 	if a != nil {
 		for _, t := range r.URL.Query()["sub_token"] {
-			g, err := s.Verifier.VerifyGrant(t)
+			g, err := s.grantFor(a, "", t)
 			if err != nil {
-				s.Metrics.AuthRefused(err.Reason)
-				return nil, nil, err.Protocol()
-			}
-			if id := a.identity(); id.Anonymous() || !g.Covers(id.User, g.Channel) {
-				s.Metrics.Forbidden(protocol.OpSubscribe)
-				return nil, nil, protocol.NewError(protocol.CodeForbidden, "a sub_token is not for this connection's user")
+				return nil, nil, err
 			}
 			grants[g.Channel] = g
 		}
